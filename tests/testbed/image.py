@@ -1,0 +1,134 @@
+"""Build the test-bed node images offline from Debian packages, cached by recipe.
+
+``base``: Debian 12 minbase with systemd as PID 1, python3 and an SSH server (Ansible reaches
+the nodes over SSH, exactly as it reaches real machines).  ``full``: base plus the packages the
+roles install (WireGuard userspace, GlusterFS, the FL service's Python deps), so scenarios don't
+reinstall them on every run; the roles still declare them, and find them present.
+
+The image tag is a hash of the recipe below: change the recipe and the next run rebuilds;
+otherwise the cached image is reused (``podman image exists``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+from .engine import STATE_ROOT, image_exists, podman
+
+MIRROR = "http://deb.debian.org/debian"
+SUITE = "bookworm"
+
+BASE_PACKAGES = [
+    "python3", "python3-apt", "iproute2", "iputils-ping", "systemd", "systemd-sysv", "dbus",
+    "ca-certificates", "openssh-server", "sudo", "procps", "less", "kmod", "gnupg",
+]
+
+# Node set-up run once inside the base image (after debootstrap).
+BASE_SETUP = r"""
+set -e
+rm -f /etc/ssh/ssh_host_*
+mkdir -p /etc/systemd/system/ssh.service.d /root/.ssh
+chmod 700 /root/.ssh
+# Host keys are removed above so nodes don't share them; Debian won't regenerate them by itself.
+printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+  > /etc/systemd/system/ssh.service.d/fedmesh-hostkeys.conf
+printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n' \
+  > /etc/ssh/sshd_config.d/fedmesh.conf
+systemctl enable ssh
+# Units that make no sense in a container and only slow boot down.
+systemctl mask systemd-udevd.service systemd-udevd-kernel.socket systemd-udevd-control.socket \
+  getty@tty1.service console-getty.service systemd-logind.service 2>/dev/null || true
+: > /etc/machine-id
+printf 'deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian bookworm-updates main\n' \
+  > /etc/apt/sources.list
+apt-get clean; rm -rf /var/lib/apt/lists/*
+"""
+
+FULL_PACKAGES = [
+    "wireguard-tools", "wireguard-go", "glusterfs-server", "glusterfs-client", "python3-numpy",
+    "python3-aiohttp", "python3-prometheus-client", "python3-cryptography", "systemd-timesyncd",
+    "fuse3", "attr", "pciutils",
+]
+
+FULL_SETUP = r"""
+set -e
+systemctl disable glusterd || true
+# Each node must get its own glusterd UUID.
+rm -f /var/lib/glusterd/glusterd.info
+apt-get clean; rm -rf /var/lib/apt/lists/*
+"""
+
+LAYERS = {
+    "base": {"packages": BASE_PACKAGES, "setup": BASE_SETUP, "parent": None},
+    "full": {"packages": FULL_PACKAGES, "setup": FULL_SETUP, "parent": "base"},
+}
+
+
+def recipe_hash(layer: str) -> str:
+    spec = LAYERS[layer]
+    parent = spec["parent"]
+    blob = json.dumps({"suite": SUITE, "packages": spec["packages"], "setup": spec["setup"],
+                       "parent": recipe_hash(parent) if parent else None}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def image_ref(layer: str) -> str:
+    return f"localhost/fedmesh-node-{layer}:{recipe_hash(layer)}"
+
+
+def _log(msg: str) -> None:
+    print(f"[testbed:image] {msg}", file=sys.stderr, flush=True)
+
+
+def _build_base(ref: str) -> None:
+    rootfs = STATE_ROOT / "rootfs-build"
+    if rootfs.exists():
+        shutil.rmtree(rootfs)
+    rootfs.mkdir(parents=True)
+    try:
+        _log(f"debootstrap {SUITE} (about a minute)")
+        subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+                        SUITE, str(rootfs), MIRROR], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["chroot", str(rootfs), "/bin/bash", "-c", BASE_SETUP], check=True)
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."],
+                               stdout=subprocess.PIPE)
+        assert tar.stdout is not None
+        podman("import", "--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
+               "-", ref, input_data=tar.stdout.read())
+        tar.wait()
+    finally:
+        shutil.rmtree(rootfs, ignore_errors=True)
+
+
+def _build_layer(layer: str, ref: str) -> None:
+    spec = LAYERS[layer]
+    parent_ref = ensure_image(spec["parent"])
+    name = f"fedmesh-imagebuild-{uuid.uuid4().hex[:8]}"
+    script = ("set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; "
+              f"apt-get install -y -qq --no-install-recommends {' '.join(spec['packages'])} >/dev/null; "
+              + spec["setup"])
+    try:
+        podman("run", "--name", name, "--privileged", parent_ref, "/bin/bash", "-c", script, timeout=1200)
+        podman("commit", "-q", "--change", 'CMD ["/sbin/init"]', name, ref)
+    finally:
+        podman("rm", "-f", "-t", "0", name, check=False)
+
+
+def ensure_image(layer: str = "full") -> str:
+    """Return the image reference for ``layer``, building it (and its parents) only if missing."""
+    ref = image_ref(layer)
+    if image_exists(ref):
+        return ref
+    started = time.monotonic()
+    _log(f"building {ref}")
+    if LAYERS[layer]["parent"] is None:
+        _build_base(ref)
+    else:
+        _build_layer(layer, ref)
+    _log(f"built {ref} in {time.monotonic() - started:.0f}s")
+    return ref
