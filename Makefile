@@ -1,0 +1,95 @@
+# fedmesh.cluster — developer entry points.  `make demo` and `make test` install what they need.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+BIN     := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_HOME := $(CURDIR)/.ansible
+export CONTAINERS_CONF := $(CURDIR)/tests/testbed/containers.conf
+export PYTHONPATH := $(CURDIR)/tests:$(CURDIR)/src
+
+APT_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs shellcheck openssh-client iproute2
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL := .build/fedmesh-cluster-$(VERSION).tar.gz
+COLLECTION_SOURCES := $(shell git ls-files -co --exclude-standard -- galaxy.yml meta plugins roles playbooks src README.md 2>/dev/null)
+
+S ?= default
+F ?=
+
+.PHONY: help deps image collection unit lint sanity molecule molecule-all integration test demo clean gc
+
+help:
+	@echo "make demo          build nodes, provision them with site.yml from the installed collection, run an FL round"
+	@echo "make test          every test (unit, lint, sanity, Molecule, integration) on real test-bed nodes"
+	@echo "make unit          unit tests only (no hosts)"
+	@echo "make lint          ruff, mypy, ansible-lint, antsibull-docs"
+	@echo "make sanity        ansible-test sanity on the built collection"
+	@echo "make molecule S=x  one Molecule scenario (default: default)"
+	@echo "make integration F=tests/integration/test_x.py   integration tests (one file with F=)"
+	@echo "make gc            remove every container/network/volume/loop device this checkout left behind"
+
+# ---------------------------------------------------------------- set-up (idempotent)
+.build/apt.stamp:
+	@mkdir -p .build
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "apt: installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@touch $@
+
+$(VENV)/.stamp: requirements/dev.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.lock
+	@touch $@
+
+deps: .build/apt.stamp $(VENV)/.stamp
+
+image: deps
+	$(PY) -m testbed image
+
+$(TARBALL): $(COLLECTION_SOURCES) | deps
+	@mkdir -p .build
+	$(BIN)/ansible-galaxy collection build --force --output-path .build . >/dev/null
+	rm -rf collection/ansible_collections
+	$(BIN)/ansible-galaxy collection install --offline --force -p collection $(TARBALL) >/dev/null
+	@echo "built and installed $(TARBALL) into collection/"
+
+collection: $(TARBALL)
+
+# ---------------------------------------------------------------- tests
+unit: deps
+	$(BIN)/pytest -q tests/unit
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/mypy plugins/module_utils src tests/testbed bench
+	$(BIN)/ansible-lint
+	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
+
+sanity: collection
+	bash tests/sanity.sh
+
+molecule: collection image
+	bash tests/molecule.sh $(S)
+
+molecule-all: collection image
+	bash tests/molecule.sh all
+
+integration: collection image
+	$(BIN)/pytest -v $(or $(F),tests/integration)
+
+test: deps
+	bash tests/run-all.sh
+
+# ---------------------------------------------------------------- demo
+demo: collection image
+	bash tests/demo.sh
+
+gc: deps
+	$(PY) -m testbed gc
+
+clean: gc
+	rm -rf .build collection/ansible_collections .testbed
