@@ -1,0 +1,172 @@
+"""Byzantine-robust rules: they need every update, kept in ONE preallocated 2-D block.
+
+* ``median``        coordinate-wise median (bit-identical to Flower's ``aggregate_median``).
+* ``trimmed_mean``  drop ``int(beta*n)`` values per side and coordinate, average the rest.
+* ``krum``          the update with the lowest Krum score (Blanchard et al. 2017).
+* ``multi_krum``    sample-weighted mean of the ``m`` best-scored updates.
+* ``bulyan``        ``theta = n - 2f`` Krum picks, then per coordinate the mean of the
+                    ``beta = theta - 2f`` values closest to the median (El Mhamdi et al. 2018).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from . import kernels
+from .base import Param, RoundAggregator, register
+from .spec import F32, Layers, UpdateRejected
+
+
+class UpdateBlock:
+    """``(capacity, P)`` float32 rows; row ``i`` is the i-th accepted update.  Grows by doubling."""
+
+    def __init__(self, num_params: int, capacity: int) -> None:
+        self.data = np.empty((max(1, capacity), num_params), F32)
+        self.n = 0
+
+    @property
+    def capacity(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.data[: self.n]
+
+    def reserve(self, n: int) -> None:
+        """Make room for ``n`` rows (allocates before touching the old data: safe on MemoryError)."""
+        if n <= self.capacity:
+            return
+        cap = self.capacity
+        while cap < n:
+            cap *= 2
+        new = np.empty((cap, self.data.shape[1]), F32)
+        new[: self.n] = self.data[: self.n]
+        self.data = new
+
+    def append(self, parts: list[tuple[int, np.ndarray]]) -> None:
+        self.reserve(self.n + 1)
+        row = self.data[self.n]
+        for off, v in parts:
+            row[off : off + v.shape[0]] = v
+        self.n += 1
+
+
+class _BlockRule(RoundAggregator):
+    MIN_CLIENTS_DOC = "1"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.block = UpdateBlock(self.spec.num_params, self.params["max_clients"])
+
+    def _accept(self, client: str, parts: list[tuple[int, np.ndarray]], num_samples: int,
+                staleness: int, base: Layers | None) -> None:
+        try:
+            self.block.reserve(self.block.n + 1)
+        except MemoryError:
+            raise UpdateRejected(
+                "capacity", client, None,
+                f"no memory to grow the update block past {self.block.capacity} rows; lower the cohort size.",
+            ) from None
+        self.block.append(parts)
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {"block": self.block.rows}
+
+    def _load_state(self, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        rows = np.asarray(arrays["block"])
+        n = len(meta["clients"])
+        if rows.shape != (n, self.spec.num_params) or rows.dtype != F32:
+            raise ValueError(
+                f"snapshot: block has shape {rows.shape}/{rows.dtype}, expected ({n}, {self.spec.num_params})/float32"
+            )
+        self.block.reserve(n)
+        self.block.data[:n] = rows
+        self.block.n = n
+
+    def _need(self, n_min: int, why: str) -> None:
+        if self.count < n_min:
+            raise ValueError(f"{self.rule}: {why} needs at least {n_min} updates, got {self.count}")
+
+
+@register
+class Median(_BlockRule):
+    rule = "median"
+
+    def _finalize(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return kernels.column_median(self.block.rows), {}
+
+
+@register
+class TrimmedMean(_BlockRule):
+    rule = "trimmed_mean"
+    PARAMS = {"beta": Param(0.1, "float", lo=0.0, hi=0.5, hi_open=True, doc="fraction trimmed on each side")}
+
+    def _finalize(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return kernels.column_trimmed_mean(self.block.rows, self.params["beta"]), {}
+
+
+F_PARAM = Param(1, "int", lo=0, doc="number of Byzantine clients tolerated")
+
+
+class _KrumBase(_BlockRule):
+    def distances(self) -> np.ndarray:
+        return kernels.pairwise_sq_distances(self.block.rows, self.global_flat)
+
+
+@register
+class Krum(_KrumBase):
+    """The single update whose ``n - f - 2`` nearest neighbours are closest (needs n >= 2f + 3)."""
+
+    rule = "krum"
+    PARAMS = {"f": F_PARAM}
+
+    def selected(self) -> list[int]:
+        self._need(2 * self.params["f"] + 3, f"Krum with f={self.params['f']} (2f+3)")
+        return [int(i) for i in kernels.krum_select(self.distances(), self.params["f"], 1)]
+
+    def _finalize(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return self.block.rows[self.selected()[0]].copy(), {}
+
+
+@register
+class MultiKrum(_KrumBase):
+    """Sample-weighted mean (as Flower's ``aggregate``) of the ``m`` lowest-scored updates."""
+
+    rule = "multi_krum"
+    PARAMS = {"f": F_PARAM, "m": Param(1, "int", lo=1, doc="number of updates kept")}
+
+    def selected(self) -> list[int]:
+        f, m = self.params["f"], self.params["m"]
+        self._need(max(2 * f + 3, m), f"Multi-Krum with f={f}, m={m} (max(2f+3, m))")
+        return [int(i) for i in kernels.krum_select(self.distances(), f, m)]
+
+    def _finalize(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        rows = self.block.rows
+        acc = np.zeros(rows.shape[1], F32)
+        total = 0
+        # Flower sums the kept updates from the worst-scored to the best one; do the same.
+        for i in reversed(self.selected()):
+            acc += rows[i] * np.float32(self.samples[i])
+            total += self.samples[i]
+        np.divide(acc, np.float32(total), out=acc)
+        return acc, {}
+
+
+@register
+class Bulyan(_KrumBase):
+    """Bulyan over Krum (needs n >= 4f + 3), as Flower's ``aggregate_bulyan(..., aggregate_krum)``."""
+
+    rule = "bulyan"
+    PARAMS = {"f": F_PARAM}
+
+    def selected(self) -> list[int]:
+        f = self.params["f"]
+        self._need(4 * f + 3, f"Bulyan with f={f} (4f+3)")
+        return kernels.bulyan_select(self.distances(), f, self.count - 2 * f)
+
+    def _finalize(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        sel = self.selected()
+        beta = len(sel) - 2 * self.params["f"]
+        return kernels.column_closest_mean(self.block.rows, sel, beta), {}
