@@ -1,0 +1,176 @@
+# Copyright: fedmesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The only code in this package that touches the node: files, ``wg``, ``wg-quick`` and ``systemctl``.
+
+Secrets never appear in a command line: they are written to 0600 files (created 0600, then renamed into
+place) or passed on stdin.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+import time
+from typing import Any
+
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import config as wgconfig
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import keys as wgkeys
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import plan as wgplan
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.dump import parse_dump
+
+DROPIN_DIR = "/etc/systemd/system/wg-quick@.service.d"
+DROPIN_PATH = DROPIN_DIR + "/fedmesh-userspace.conf"
+DROPIN_TEXT = (
+    "# Managed by fedmesh.cluster.wireguard_interface (implementation=userspace).\n"
+    "# wg-quick still prefers the kernel module when it is present.\n"
+    "[Service]\n"
+    "Environment=WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go\n"
+    "Environment=WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1\n"
+)
+
+
+class BackendError(RuntimeError):
+    pass
+
+
+def write_private_file(path: str, content: str, mode: int = 0o600) -> None:
+    """Atomically replace *path* with *content*; the file is 0600 from its first byte."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".fedmesh-", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_file(path: str) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def file_mode(path: str) -> int | None:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+class Backend:
+    """Runs commands through an AnsibleModule (``run_command`` never uses a shell unless asked)."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    # --- commands ---------------------------------------------------------------------------------------
+    def run(self, argv: list[str], data: str | None = None, check_rc: bool = False) -> tuple[int, str, str]:
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=data is not None)
+        if check_rc and rc != 0:
+            raise BackendError(f"`{' '.join(argv)}` failed (rc={rc}): {err.strip() or out.strip()}")
+        return rc, out, err
+
+    def runner(self, argv: list[str], data: str | None) -> tuple[int, str, str]:
+        if self.module.get_bin_path(argv[0]) is None:
+            return 127, "", f"{argv[0]} not found"
+        return self.run(argv, data)
+
+    def has(self, binary: str) -> bool:
+        return self.module.get_bin_path(binary) is not None
+
+    # --- keys -------------------------------------------------------------------------------------------
+    def public_key_of(self, private_key: str) -> str:
+        return wgkeys.public_key(private_key, runner=self.runner)
+
+    def generate_private_key(self) -> str:
+        return wgkeys.generate_private_key(runner=self.runner)
+
+    # --- live state -------------------------------------------------------------------------------------
+    def dump(self, interface: str | None = None) -> dict[str, dict[str, Any]] | None:
+        """Parsed ``wg show`` dump (secrets stripped), or None when ``wg`` is missing."""
+        if not self.has("wg"):
+            return None
+        argv = ["wg", "show", interface or "all", "dump"]
+        rc, out, _err = self.run(argv)
+        if rc != 0:
+            return {}
+        return parse_dump(out, interface=interface)
+
+    def unit_state(self, interface: str) -> dict[str, bool]:
+        unit = f"wg-quick@{interface}.service"
+        if not self.has("systemctl"):
+            return {"active": False, "enabled": False}
+        rc_a, _, _ = self.run(["systemctl", "is-active", "--quiet", unit])
+        rc_e, out_e, _ = self.run(["systemctl", "is-enabled", unit])
+        return {"active": rc_a == 0, "enabled": rc_e == 0 and out_e.strip() in ("enabled", "enabled-runtime")}
+
+    def kernel_module_available(self) -> bool:
+        if os.path.isdir("/sys/module/wireguard"):
+            return True
+        if self.has("modprobe"):
+            rc, _, _ = self.run(["modprobe", "-n", "-q", "wireguard"])
+            return rc == 0
+        return False
+
+    # --- apply ------------------------------------------------------------------------------------------
+    def ensure_dropin(self) -> bool:
+        if read_file(DROPIN_PATH) == DROPIN_TEXT:
+            return False
+        os.makedirs(DROPIN_DIR, mode=0o755, exist_ok=True)
+        write_private_file(DROPIN_PATH, DROPIN_TEXT, mode=0o644)
+        self.run(["systemctl", "daemon-reload"], check_rc=True)
+        return True
+
+    def syncconf(self, interface: str) -> None:
+        # The stripped config holds secrets: it travels through a pipe, never argv or a world-readable file.
+        self.run(["bash", "-c", 'set -o pipefail; wg syncconf "$1" <(wg-quick strip "$1")', "fedmesh", interface],
+                 check_rc=True)
+
+    def systemctl(self, *args: str) -> None:
+        self.run(["systemctl", *args], check_rc=True)
+
+    def wait_up(self, interface: str, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rc, _, _ = self.run(["wg", "show", interface, "public-key"])
+            if rc == 0:
+                return True
+            time.sleep(0.2)
+        return False
+
+
+def resolve_implementation(backend: Backend, requested: str) -> str:
+    if requested == "auto":
+        return "kernel" if backend.kernel_module_available() else "userspace"
+    return requested
+
+
+def load_current(path: str) -> tuple[dict[str, Any] | None, list[str]]:
+    text = read_file(path)
+    if text is None:
+        return None, []
+    return wgconfig.parse_snapshot(text)
+
+
+def diff_texts(desired: dict[str, Any], current: dict[str, Any] | None, p: dict[str, Any], path: str) -> dict:
+    changed = frozenset(p["changed_secrets"])
+    return {
+        "before_header": path,
+        "after_header": path,
+        "before": "" if current is None else wgconfig.render(current, redact=True),
+        "after": wgconfig.render(desired, redact=True, changed_secrets=changed),
+    }
+
+
+__all__ = ["Backend", "BackendError", "DROPIN_PATH", "diff_texts", "file_mode", "load_current", "read_file",
+           "resolve_implementation", "write_private_file", "wgplan"]
