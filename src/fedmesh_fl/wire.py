@@ -190,11 +190,11 @@ def decode(buf: bytes | bytearray | memoryview, *, expect: str | None = None,
         if k in header and not isinstance(header[k], str):
             raise WireError(f"header '{k}' must be a string")
     for k in ("round", "base_version", "num_samples", "version"):
-        if k in header and _opt_int(header[k]) is None:
+        if header.get(k) is not None and _opt_int(header[k]) is None:
             raise WireError(f"header '{k}' must be an integer")
     if kname == "update":
         for k in ("client", "round", "base_version", "num_samples"):
-            if k not in header:
+            if header.get(k) is None:
                 raise WireError(f"update header lacks '{k}'")
     flat = np.frombuffer(mv, dtype=DTYPE, count=count, offset=off)
     layers: dict[str, np.ndarray] = {}

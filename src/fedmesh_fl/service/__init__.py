@@ -1,0 +1,56 @@
+"""fedmesh aggregation service (aiohttp).
+
+Start it with ``python3 -m fedmesh_fl.service --config /etc/fedmesh/fl.json``. It logs one JSON
+object per line to stderr (keys ``ts``, ``level``, ``event`` and event fields such as ``round``,
+``client``); tokens are never logged.
+
+Configuration (one JSON object; only ``state_dir`` and ``clients`` are required):
+
+``host`` (str, default ``"127.0.0.1"``), ``port`` (int, default ``8470``; ``0`` = ephemeral)
+    Listen address. The actual port is logged in the ``listening`` event.
+``state_dir`` (str)
+    Durable state: ``models/v{N}.fmw`` + ``models/index.json`` (version, sha256, created, round),
+    ``models/s{N}.npz`` (server optimizer state after version N, when the rule has one),
+    ``round.json`` + ``round-{id}-{seq}.npz`` (checkpoint of the open round). Every file is written
+    atomically (temp file in the same dir, fsync, ``os.replace``, fsync of the dir). Stray temp files
+    are removed at start.
+``tls_cert``, ``tls_key`` (str, optional)
+    PEM certificate chain and key. When both are given the service speaks HTTPS only.
+``admin_token_sha256`` (str, hex)
+    SHA-256 of the operator token for ``POST /v1/rounds`` and ``POST /v1/rounds/current/close``.
+``clients`` (object ``{client_id: token_sha256_hex}``)
+    Tokens are stored hashed only and compared with ``hmac.compare_digest``.
+``initial_model`` (str, optional)
+    A model payload file (``.fmw``) or ``.npz`` used as version 0 when ``state_dir`` holds no model.
+``init_spec`` (object, optional; used when ``initial_model`` is absent)
+    ``{"layers": {name: [dims...]}, "init": "zeros"|"normal", "scale": 0.01, "seed": 0}``.
+``round`` (object, optional) -- defaults for rounds opened by ``auto_rounds`` or by an admin
+    request that omits a field:
+    ``rule`` (default ``"fedavg"``), ``params`` (object of rule parameters, default ``{}``),
+    ``quorum`` (clients needed to close, default 2), ``deadline_s`` (default 600),
+    ``min_at_deadline`` (default 1), ``max_update_bytes`` (default: exact payload size of the model
+    plus 64 KiB of header room), ``max_staleness`` (default 0: updates must be based on the round's
+    base model version; ``base_version`` older by up to this many versions is passed to the rule as
+    ``staleness``).
+    A round closes as soon as ``quorum`` updates are durable. At its deadline it closes if it has at
+    least ``min(quorum, min_at_deadline)`` updates; otherwise the deadline is extended by
+    ``deadline_s`` and the round stays open (event ``deadline_extended``). An admin close with zero
+    updates closes the round without a new model (``outcome: "aborted"``).
+``auto_rounds`` (int, default 0)
+    Open rounds automatically (at start, and whenever a round closes) while the next round id is
+    ``<= auto_rounds``. Admins can always open further rounds.
+``client_max_size`` (int, default 1 GiB)
+    Hard limit on any request body; an update body is limited to
+    ``min(client_max_size, max_update_bytes)`` (413 above it).
+``log_level`` (``"debug"|"info"|"warning"|"error"``, default ``"info"``)
+
+Endpoints: ``GET /healthz``, ``GET /metrics``, ``GET /v1/model``, ``GET /v1/models``,
+``GET /v1/models/{version}``, ``GET /v1/round``, ``POST /v1/rounds`` (admin),
+``POST /v1/rounds/current/close`` (admin), ``POST /v1/rounds/{round_id}/updates`` (client).
+Errors are JSON ``{"error": code, "message": sentence, ...}``: 400 malformed, 401 missing/unknown
+token, 403 token not allowed for this action/client, 404, 409 duplicate/not-open/stale,
+410 round closed, 413 too large, 422 rejected by the aggregation core (``reason``, ``client``,
+``layer``), 503 could not persist. A rejected request never changes state; an update is
+acknowledged (202) only once it is durable in ``state_dir``.
+"""
+from __future__ import annotations

@@ -1,0 +1,266 @@
+"""aiohttp application: routes, authentication, body ingest, metrics, TLS."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import ssl
+from typing import Any
+
+from aiohttp import web
+
+from .. import wire
+from .config import Config, ConfigError, parse_round
+from .logs import log
+from .metrics import Metrics
+from .rounds import ApiError, Manager
+
+MANAGER: web.AppKey[Manager] | str
+try:  # aiohttp >= 3.9 has typed app keys; Debian 12's 3.8 uses plain strings
+    MANAGER = web.AppKey("manager", Manager)
+    METRICS: Any = web.AppKey("metrics", Metrics)
+except AttributeError:  # pragma: no cover - old aiohttp
+    MANAGER, METRICS = "manager", "metrics"
+JSON_LIMIT = 1 << 20
+
+
+def _json(status: int, body: dict[str, Any], **headers: str) -> web.Response:
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
+                        headers=headers or None)
+
+
+def _token_hash(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "auth", "missing or malformed 'Authorization: Bearer <token>' header")
+    return hashlib.sha256(token.strip().encode()).hexdigest()
+
+
+def _who(cfg: Config, digest: str) -> tuple[str | None, bool]:
+    """(client id or None, is_admin) for a token digest; compares against every entry."""
+    client = None
+    for cid, h in cfg.clients.items():
+        if hmac.compare_digest(digest, h):
+            client = cid
+    admin = cfg.admin_token_sha256 is not None and hmac.compare_digest(digest, cfg.admin_token_sha256)
+    return client, admin
+
+
+def _require_admin(request: web.Request) -> None:
+    cfg = request.app[MANAGER].cfg
+    client, admin = _who(cfg, _token_hash(request))
+    if admin:
+        return
+    if client is not None:
+        raise ApiError(403, "forbidden", "this token is a client token; admin operations need the admin token")
+    raise ApiError(401, "auth", "unknown token")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return _json(e.status, e.body())
+    except web.HTTPException as e:
+        if e.status >= 400 and e.content_type != "application/json":
+            return _json(e.status, {"error": e.reason.lower().replace(" ", "_"), "message": e.text or e.reason})
+        raise
+
+
+async def healthz(request: web.Request) -> web.Response:
+    m = request.app[MANAGER]
+    r = m.round
+    return _json(200, {"status": "ok", "model_version": m.version,
+                       "round": r["id"] if r else 0, "round_status": r["status"] if r else "none"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _model_headers(m: Manager, version: int, sha: str) -> dict[str, str]:
+    return {"X-Model-Version": str(version), "X-Model-SHA256": sha, "Content-Type": "application/octet-stream",
+            "Cache-Control": "no-store" if version == m.version else "max-age=86400"}
+
+
+async def model_latest(request: web.Request) -> web.Response:
+    m = request.app[MANAGER]
+    data, version, sha = m.model_bytes, m.version, m.model_sha  # read together on the loop: consistent
+    return web.Response(body=data, headers=_model_headers(m, version, sha))
+
+
+async def models_list(request: web.Request) -> web.Response:
+    m = request.app[MANAGER]
+    items = [{k: e.get(k) for k in ("version", "sha256", "created", "round", "bytes")} for e in m.models.entries]
+    return _json(200, {"models": items, "latest": m.version})
+
+
+async def model_version(request: web.Request) -> web.StreamResponse:
+    m = request.app[MANAGER]
+    try:
+        version = int(request.match_info["version"])
+    except ValueError:
+        raise ApiError(400, "malformed", "model version must be an integer") from None
+    entry = next((e for e in m.models.entries if e["version"] == version), None)
+    path = m.models.path(version)
+    if entry is None or path is None:
+        raise ApiError(404, "not_found", f"model version {version} does not exist (latest is {m.version})")
+    return web.FileResponse(path, headers=_model_headers(m, version, entry["sha256"]))
+
+
+async def round_get(request: web.Request) -> web.Response:
+    return _json(200, request.app[MANAGER].public_round())
+
+
+async def _read_json(request: web.Request) -> dict[str, Any]:
+    if (request.content_length or 0) > JSON_LIMIT:
+        raise ApiError(413, "too_large", f"JSON body over {JSON_LIMIT} bytes")
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as e:
+        raise ApiError(400, "malformed", f"body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed", "body must be a JSON object")
+    return body
+
+
+async def rounds_open(request: web.Request) -> web.Response:
+    _require_admin(request)
+    m = request.app[MANAGER]
+    body = await _read_json(request)
+    try:
+        d = parse_round(body, m.cfg.round)
+    except ConfigError as e:
+        raise ApiError(400, "malformed", str(e)) from None
+    return _json(201, await m.open_round(d))
+
+
+async def rounds_close(request: web.Request) -> web.Response:
+    _require_admin(request)
+    return _json(200, await request.app[MANAGER].close_round("admin"))
+
+
+async def _read_body(request: web.Request, limit: int) -> bytearray:
+    """Whole body in one preallocated buffer (when Content-Length is known), else grown up to ``limit``."""
+    n = request.content_length
+    if n is not None:
+        buf = bytearray(n)
+        mv = memoryview(buf)
+        pos = 0
+        async for chunk in request.content.iter_any():
+            k = len(chunk)
+            if pos + k > n:
+                raise ApiError(400, "malformed", "body longer than its Content-Length")
+            mv[pos:pos + k] = chunk
+            pos += k
+        if pos != n:
+            raise ApiError(400, "malformed", f"body ended after {pos} of {n} bytes")
+        return buf
+    grown = bytearray()
+    async for chunk in request.content.iter_any():
+        grown += chunk
+        if len(grown) > limit:
+            raise ApiError(413, "too_large", f"update body over the limit of {limit} bytes")
+    return grown
+
+
+async def updates_post(request: web.Request) -> web.Response:
+    m = request.app[MANAGER]
+    met = request.app[METRICS]
+    client: str | None = None
+    reserved = False
+    try:
+        try:
+            round_id = int(request.match_info["round_id"])
+        except ValueError:
+            raise ApiError(400, "malformed", "round id must be an integer") from None
+        client, admin = _who(m.cfg, _token_hash(request))
+        if client is None:
+            if admin:
+                raise ApiError(403, "forbidden", "the admin token cannot submit updates")
+            raise ApiError(401, "auth", "unknown token")
+        limit = m.update_limit()
+        if request.content_length is not None and request.content_length > limit:
+            raise ApiError(413, "too_large", f"update of {request.content_length} bytes is over the limit of "
+                           f"{limit} bytes", limit=limit)
+        m.reserve(client, round_id)
+        reserved = True
+        body = await _read_body(request, limit)
+        met.bytes_received.inc(len(body))
+        try:
+            p = wire.decode(body, expect="update")
+        except wire.WireError as e:
+            raise ApiError(400, "malformed", f"malformed update payload: {e}") from None
+        if p.client not in ("", client):  # "" = the token's own client
+            raise ApiError(403, "forbidden", f"payload is for client {p.client!r} but the token belongs to {client!r}")
+        if p.round != round_id:
+            raise ApiError(400, "malformed", f"payload is for round {p.round} but was posted to round {round_id}")
+        result = await m.submit(client, round_id, p)
+        return _json(202, result)
+    except ApiError as e:
+        met.updates_rejected.labels(e.code).inc()
+        log("warning", "update_rejected", round=request.match_info.get("round_id"), client=client,
+            status=e.status, error=e.code, message=e.message)
+        raise
+    finally:
+        if reserved and client is not None:
+            m.release(client)
+
+
+def make_app(cfg: Config, manager: Manager | None = None) -> web.Application:
+    met = manager.metrics if manager else Metrics()
+    m = manager or Manager(cfg, met)
+    app = web.Application(client_max_size=cfg.client_max_size, middlewares=[errors])
+    app[MANAGER] = m  # type: ignore[index]
+    app[METRICS] = met
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/v1/model", model_latest)
+    app.router.add_get("/v1/models", models_list)
+    app.router.add_get("/v1/models/{version}", model_version)
+    app.router.add_get("/v1/round", round_get)
+    app.router.add_post("/v1/rounds", rounds_open)
+    app.router.add_post("/v1/rounds/current/close", rounds_close)
+    app.router.add_post("/v1/rounds/{round_id}/updates", updates_post)
+
+    async def on_startup(app: web.Application) -> None:
+        await m.start()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await m.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def ssl_context(cfg: Config) -> ssl.SSLContext | None:
+    if not cfg.tls_cert or not cfg.tls_key:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    return ctx
+
+
+async def start(cfg: Config) -> tuple[web.AppRunner, int]:
+    """Start serving; returns the runner (call ``await runner.cleanup()``) and the bound port."""
+    app = make_app(cfg)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    ctx = ssl_context(cfg)
+    site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=ctx, backlog=128)
+    await site.start()
+    server = getattr(site, "_server", None)
+    port = cfg.port
+    if server is not None and server.sockets:
+        port = server.sockets[0].getsockname()[1]
+    log("info", "listening", host=cfg.host, port=port, tls=ctx is not None, state_dir=str(cfg.state_dir),
+        model_version=app[MANAGER].version)  # type: ignore[index]
+    return runner, port

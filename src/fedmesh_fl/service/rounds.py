@@ -1,0 +1,379 @@
+"""Round state machine: open / accept updates / close, with durable checkpoints.
+
+All state changes happen on the event loop under one ``asyncio.Lock``; NumPy work and file
+writes run in the default executor. An update is applied to the round aggregator, then made
+durable by a checkpoint of ``aggregator.snapshot()``; concurrent updates share one checkpoint
+(group commit). The 202 is sent only after the checkpoint (or the closing model) covering the
+update is on disk.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .. import wire
+from ..core import RULES, ModelSpec, UpdateRejected, make_round, restore_round
+from .config import Config, RoundDefaults
+from .logs import log
+from .metrics import Metrics
+from .store import ModelStore, RoundStore, load_npz
+
+T = TypeVar("T")
+HEADER_ROOM = 64 * 1024
+_PRIVATE = ("agg", "arrays_file", "seq")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.extra}
+
+
+async def _run(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+def initial_layers(cfg: Config) -> dict[str, np.ndarray]:
+    if cfg.initial_model:
+        p = Path(cfg.initial_model)
+        if p.suffix == ".npz":
+            return {k: np.asarray(v, np.float32) for k, v in load_npz(p).items()}
+        return dict(wire.decode_model(p.read_bytes())[1])
+    if not cfg.init_spec:
+        raise ValueError("state_dir has no model and neither 'initial_model' nor 'init_spec' is configured")
+    s = cfg.init_spec
+    rng = np.random.default_rng(int(s.get("seed", 0)))
+    normal = s.get("init", "zeros") == "normal"
+    out = {}
+    for name, dims in s["layers"].items():
+        shape = tuple(int(d) for d in dims)
+        out[name] = (rng.standard_normal(shape) * float(s.get("scale", 0.01)) if normal
+                     else np.zeros(shape)).astype(np.float32)
+    return out
+
+
+class Manager:
+    def __init__(self, cfg: Config, metrics: Metrics) -> None:
+        self.cfg, self.metrics = cfg, metrics
+        self._lock = asyncio.Lock()
+        self.round: dict[str, Any] | None = None
+        self._agg: Any = None
+        self._inflight: set[str] = set()
+        self._applied = self._durable = 0
+        self._ckpt: asyncio.Future[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._bg: set[asyncio.Task[Any]] = set()
+        self.version = -1
+        self.model_bytes = b""
+        self.model_sha = ""
+
+    # ---------------------------------------------------------------- start / model
+    def _set_model(self, entry: dict[str, Any], data: bytes, state: dict[str, np.ndarray] | None) -> None:
+        self.global_model = dict(wire.decode_model(data)[1])
+        self.server_state = state
+        self.version, self.model_sha, self.model_bytes = int(entry["version"]), str(entry["sha256"]), data
+        self.metrics.model_version.set(self.version)
+
+    def _restore(self, r: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+        if not r.get("agg"):
+            return make_round(r["rule"], self.spec, self.global_model, self.server_state, **r["params"])
+        return restore_round(self.spec, self.global_model, self.server_state, r["agg"], arrays)
+
+    def load(self) -> None:
+        sd = self.cfg.state_dir
+        sd.mkdir(parents=True, exist_ok=True)
+        self.models, self.rounds = ModelStore(sd), RoundStore(sd)
+        latest = self.models.latest()
+        if latest is None:
+            entry, data = self.models.add(0, initial_layers(self.cfg), None, None)
+            log("info", "model_initialized", version=0, sha256=entry["sha256"])
+        else:
+            entry, data = latest, self.models.read(latest["version"])
+        self._set_model(entry, data, self.models.server_state(entry["version"]))
+        self.spec = ModelSpec.of(self.global_model)
+        loaded = self.rounds.load()
+        if loaded is not None:
+            r, arrays = loaded
+            if r["status"] == "open":
+                produced = [e for e in self.models.entries if e.get("round") == r["id"]]
+                if produced:  # crashed after writing the model, before marking the round closed
+                    r.update(status="closed", outcome="aggregated", version=produced[-1]["version"], arrays_file=None)
+                    self.rounds.save(r, None)
+                elif r["base_version"] != self.version:
+                    r.update(status="closed", outcome="aborted", reason="base model changed", arrays_file=None)
+                    self.rounds.save(r, None)
+                else:
+                    self._agg = self._restore(r, arrays)
+            self.round = r
+            self.metrics.round_current.set(r["id"])
+            self.metrics.round_open.set(1 if r["status"] == "open" else 0)
+        log("info", "state_loaded", version=self.version, round=self.round and self.round["id"],
+            status=self.round and self.round["status"],
+            accepted=len(self.round["accepted"]) if self.round else 0,
+            removed_temp=self.models.removed_temp + self.rounds.removed_temp)
+
+    async def start(self) -> None:
+        await _run(self.load)
+        async with self._lock:
+            if self.round and self.round["status"] == "open":
+                self._start_timer()
+            else:
+                await self._maybe_auto_open()
+
+    async def stop(self) -> None:
+        for t in [self._timer, *self._bg]:
+            if t is not None:
+                t.cancel()
+        for t in [self._timer, *self._bg]:
+            if t is not None:
+                with contextlib.suppress(BaseException):
+                    await t
+
+    # ---------------------------------------------------------------- views
+    def public_round(self) -> dict[str, Any]:
+        r = self.round
+        if r is None:
+            return {"id": 0, "status": "none", "base_version": self.version, "model_version": self.version}
+        out = {k: v for k, v in r.items() if k not in _PRIVATE}
+        out["accepted_clients"] = list(r["accepted"])
+        out["accepted"] = len(r["accepted"])
+        out["model_version"] = self.version
+        return out
+
+    def update_limit(self) -> int:
+        mub = self.round.get("max_update_bytes") if self.round else None
+        return min(self.cfg.client_max_size, mub or (self.spec.nbytes + HEADER_ROOM))
+
+    def _check_open(self, client: str, round_id: int, *, reserve: bool) -> dict[str, Any]:
+        r = self.round
+        if r is None or round_id > r["id"]:
+            cur = r["id"] if r else 0
+            raise ApiError(409, "not_open", f"round {round_id} is not open (current round is {cur})",
+                           round=round_id, current=cur)
+        if round_id < r["id"] or r["status"] != "open":
+            raise ApiError(410, "late", f"round {round_id} is closed; fetch the latest model and wait for the "
+                           "next round", round=round_id, current=r["id"])
+        if client in r["accepted"] or (reserve and client in self._inflight):
+            raise ApiError(409, "duplicate", f"client {client!r} already submitted an update for round {round_id}",
+                           round=round_id, client=client)
+        return r
+
+    def reserve(self, client: str, round_id: int) -> None:
+        """Pre-checks before reading the body; marks the client as uploading (release() after)."""
+        self._check_open(client, round_id, reserve=True)
+        self._inflight.add(client)
+
+    def release(self, client: str) -> None:
+        self._inflight.discard(client)
+
+    # ---------------------------------------------------------------- updates
+    async def submit(self, client: str, round_id: int, p: wire.Payload) -> dict[str, Any]:
+        seq = await asyncio.shield(asyncio.ensure_future(self._apply(client, round_id, p)))
+        await self._wait_durable(seq)
+        r = self.round
+        assert r is not None
+        self.metrics.updates_accepted.inc()
+        count = len(r["accepted"]) if r["id"] == round_id else None
+        log("info", "update_accepted", round=round_id, client=client, num_samples=p.num_samples, count=count)
+        if r["id"] == round_id and r["status"] == "open" and len(r["accepted"]) >= r["quorum"]:
+            self._spawn(self.close_round("quorum", only_round=round_id))
+        return {"round": round_id, "client": client, "accepted": True, "count": count}
+
+    async def _apply(self, client: str, round_id: int, p: wire.Payload) -> int:
+        async with self._lock:
+            r = self._check_open(client, round_id, reserve=False)
+            assert p.base_version is not None and p.num_samples is not None
+            staleness = r["base_version"] - p.base_version
+            if staleness < 0:
+                raise ApiError(400, "malformed", f"base_version {p.base_version} is newer than the round's base "
+                               f"version {r['base_version']}")
+            if staleness > r["max_staleness"] or (staleness and r["rule"] != "fedbuff"):
+                raise ApiError(409, "stale", f"update is based on model version {p.base_version} but round "
+                               f"{round_id} aggregates on version {r['base_version']}; fetch the latest model",
+                               base_version=r["base_version"])
+            agg, spec, models = self._agg, self.spec, self.models
+            ns, bv = int(p.num_samples), int(p.base_version)
+
+            def work() -> None:
+                if p.names != spec.names or p.shapes != spec.shapes:
+                    spec.check(client, p.layers, ns)  # raises the precise layout/shape error
+                if staleness:  # fedbuff: the delta is taken against the model the client trained on
+                    base = wire.decode_model(models.read(bv))[1]
+                    agg.add(client, p.flat, ns, staleness=staleness, base=base)
+                else:
+                    agg.add(client, p.flat, ns)
+
+            try:
+                await _run(work)
+            except UpdateRejected as e:
+                raise ApiError(422, e.reason, str(e), reason=e.reason, client=e.client, layer=e.layer) from None
+            r["accepted"].append(client)
+            r["last_update_at"] = time.time()
+            self._applied += 1
+            return self._applied
+
+    async def _wait_durable(self, seq: int) -> None:
+        while self._durable < seq:
+            if self._ckpt is None or self._ckpt.done():
+                self._ckpt = asyncio.ensure_future(self._checkpoint())
+            await asyncio.shield(self._ckpt)
+
+    async def _checkpoint(self) -> None:
+        async with self._lock:
+            r, agg, target = self.round, self._agg, self._applied
+            if r is None or agg is None or r["status"] != "open" or self._durable >= target:
+                self._durable = max(self._durable, target)  # closed: the durable model covers them
+                return
+            try:
+                await self._checkpoint_locked()
+            except Exception as e:
+                log("error", "checkpoint_failed", round=r["id"], error=repr(e))
+                await self._rollback()
+                raise ApiError(503, "persist", "the update could not be made durable; retry later") from None
+
+    async def _checkpoint_locked(self) -> None:
+        """Persist round state + aggregator snapshot; covers every applied update (lock held)."""
+        r, agg, target = self.round, self._agg, self._applied
+        assert r is not None
+        meta = dict(r, accepted=list(r["accepted"]), seq=len(r["accepted"]))
+
+        def work() -> None:
+            agg_meta, arrays = agg.snapshot()
+            meta["agg"] = agg_meta
+            self.rounds.save(meta, arrays)
+
+        await _run(work)
+        r.update(agg=meta["agg"], arrays_file=meta["arrays_file"], seq=meta["seq"])
+        self._durable = target
+
+    async def _rollback(self) -> None:
+        loaded = await _run(self.rounds.load)
+        assert loaded is not None
+        r, arrays = loaded
+        self.round, self._agg = r, await _run(self._restore, r, arrays)
+        self._applied = self._durable
+
+    # ---------------------------------------------------------------- open / close
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.ensure_future(coro)
+        self._bg.add(t)
+        t.add_done_callback(self._bg.discard)
+
+    async def open_round(self, d: RoundDefaults) -> dict[str, Any]:
+        return await asyncio.shield(asyncio.ensure_future(self._open_guarded(d)))
+
+    async def _open_guarded(self, d: RoundDefaults) -> dict[str, Any]:
+        async with self._lock:
+            return await self._open_locked(d)
+
+    async def _open_locked(self, d: RoundDefaults) -> dict[str, Any]:
+        if self.round and self.round["status"] == "open":
+            raise ApiError(409, "round_open", f"round {self.round['id']} is still open; close it first")
+        if d.rule not in RULES:
+            raise ApiError(400, "bad_rule", f"unknown rule {d.rule!r}; known rules: {sorted(RULES)}")
+        try:
+            agg = await _run(lambda: make_round(d.rule, self.spec, self.global_model, self.server_state, **d.params))
+        except (TypeError, ValueError) as e:
+            raise ApiError(400, "bad_params", f"rule {d.rule!r} rejected its parameters: {e}") from None
+        now = time.time()
+        rid = (self.round["id"] if self.round else 0) + 1
+        r: dict[str, Any] = {
+            "id": rid, "status": "open", "rule": d.rule, "params": d.params, "quorum": d.quorum,
+            "deadline_s": d.deadline_s, "deadline": now + d.deadline_s, "min_at_deadline": d.min_at_deadline,
+            "max_staleness": d.max_staleness, "max_update_bytes": d.max_update_bytes,
+            "base_version": self.version, "accepted": [], "opened": now, "closed": None, "version": None,
+            "outcome": None, "last_update_at": None, "aggregation_s": None, "agg": None, "arrays_file": None,
+            "seq": 0}
+        await _run(self.rounds.save, dict(r), None)
+        self.round, self._agg = r, agg
+        self.metrics.round_current.set(rid)
+        self.metrics.round_open.set(1)
+        self._start_timer()
+        log("info", "round_opened", round=rid, rule=d.rule, quorum=d.quorum, deadline_s=d.deadline_s,
+            base_version=self.version)
+        return self.public_round()
+
+    async def _maybe_auto_open(self) -> None:
+        nxt = (self.round["id"] if self.round else 0) + 1
+        if nxt <= self.cfg.auto_rounds:
+            await self._open_locked(self.cfg.round)
+
+    async def close_round(self, reason: str, only_round: int | None = None) -> dict[str, Any]:
+        return await asyncio.shield(asyncio.ensure_future(self._close_guarded(reason, only_round)))
+
+    async def _close_guarded(self, reason: str, only_round: int | None) -> dict[str, Any]:
+        async with self._lock:
+            r = self.round
+            if only_round is not None and (r is None or r["id"] != only_round or r["status"] != "open"):
+                return self.public_round()  # already closed by someone else
+            out = await self._close_locked(reason)
+            await self._maybe_auto_open()
+            return out
+
+    async def _close_locked(self, reason: str) -> dict[str, Any]:
+        r = self.round
+        if r is None or r["status"] != "open":
+            raise ApiError(409, "not_open", "no round is open")
+        if self._timer is not None and self._timer is not asyncio.current_task():
+            self._timer.cancel()
+        now = time.time()
+        if not r["accepted"]:
+            r.update(status="closed", outcome="aborted", closed=now, reason=reason, arrays_file=None, agg=None)
+            await _run(self.rounds.save, dict(r), None)
+            self.metrics.rounds_closed.labels("aborted").inc()
+        else:
+            agg = self._agg
+            t0 = time.perf_counter()
+            new_model, new_state = await _run(agg.finalize)
+            agg_s = time.perf_counter() - t0
+            self.metrics.aggregation_seconds.observe(agg_s)
+            version = self.version + 1
+            entry, data = await _run(self.models.add, version, new_model, r["id"], new_state or None)
+            self._set_model(entry, data, new_state or None)
+            self._durable = self._applied
+            r.update(status="closed", outcome="aggregated", closed=time.time(), reason=reason, version=version,
+                     aggregation_s=agg_s, sha256=entry["sha256"], arrays_file=None, agg=None)
+            await _run(self.rounds.save, dict(r), None)
+            self.metrics.rounds_closed.labels("aggregated").inc()
+        self._agg = None
+        self.metrics.round_open.set(0)
+        log("info", "round_closed", round=r["id"], reason=reason, outcome=r["outcome"], accepted=len(r["accepted"]),
+            version=r.get("version"), aggregation_s=r.get("aggregation_s"))
+        return self.public_round()
+
+    # ---------------------------------------------------------------- deadline
+    def _start_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        assert self.round is not None
+        self._timer = asyncio.ensure_future(self._deadline_loop(self.round["id"]))
+
+    async def _deadline_loop(self, rid: int) -> None:
+        while True:
+            r = self.round
+            if r is None or r["id"] != rid or r["status"] != "open":
+                return
+            delay = r["deadline"] - time.time()
+            if delay > 0:
+                await asyncio.sleep(min(delay, 3600.0))
+                continue
+            async with self._lock:
+                r = self.round
+                if r is None or r["id"] != rid or r["status"] != "open":
+                    return
+                if len(r["accepted"]) >= min(r["quorum"], r["min_at_deadline"]):
+                    await self._close_locked("deadline")
+                    await self._maybe_auto_open()
+                    return
+                r["deadline"] = time.time() + r["deadline_s"]
+                await self._checkpoint_locked()
+                log("warning", "deadline_extended", round=rid, accepted=len(r["accepted"]), deadline=r["deadline"])

@@ -1,0 +1,156 @@
+"""Durable state in ``state_dir``: versioned models and the open round's checkpoint.
+
+Every file is written atomically: temp file in the same directory, flush + fsync, ``os.replace``,
+fsync of the directory. Readers therefore see either the old or the new file, never a torn one.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from .. import wire
+
+TMP_SUFFIX = ".tmp"
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes | bytearray | memoryview | Callable[[IO[bytes]], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True).encode())
+
+
+def clean_temp(d: Path) -> list[str]:
+    removed = []
+    for p in d.glob(f".*{TMP_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p.name)
+    return removed
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+class ModelStore:
+    """``models/v{N}.fmw`` payloads plus ``models/index.json`` (list of entries, oldest first)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir / "models"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.index_path = self.dir / "index.json"
+        self.removed_temp = clean_temp(self.dir)
+        self.entries: list[dict[str, Any]] = []
+        if self.index_path.exists():
+            self.entries = json.loads(self.index_path.read_text())
+        # an entry is only trusted when its file exists with the recorded hash (checked lazily for old ones)
+        while self.entries and not (self.dir / self.entries[-1]["file"]).exists():
+            self.entries.pop()
+
+    def path(self, version: int) -> Path | None:
+        for e in self.entries:
+            if e["version"] == version:
+                return self.dir / str(e["file"])
+        return None
+
+    def latest(self) -> dict[str, Any] | None:
+        return self.entries[-1] if self.entries else None
+
+    def read(self, version: int) -> bytes:
+        p = self.path(version)
+        if p is None:
+            raise KeyError(version)
+        data = p.read_bytes()
+        entry = next(e for e in self.entries if e["version"] == version)
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise OSError(f"model file {p} does not match its recorded SHA-256")
+        return data
+
+    def server_state(self, version: int) -> dict[str, np.ndarray] | None:
+        p = self.dir / f"s{version}.npz"
+        return load_npz(p) if p.exists() else None
+
+    def add(self, version: int, layers: dict[str, np.ndarray], round_id: int | None,
+            server_state: dict[str, np.ndarray] | None) -> tuple[dict[str, Any], bytes]:
+        data = bytes(wire.encode_model(layers, version=version, round=round_id))
+        name = f"v{version}.fmw"
+        atomic_write(self.dir / name, data)
+        if server_state:
+            save_npz(self.dir / f"s{version}.npz", server_state)
+        entry = {"version": version, "sha256": hashlib.sha256(data).hexdigest(), "created": time.time(),
+                 "round": round_id, "file": name, "bytes": len(data)}
+        entries = [e for e in self.entries if e["version"] != version] + [entry]
+        atomic_json(self.index_path, entries)
+        self.entries = entries
+        return entry, data
+
+
+class RoundStore:
+    """``round.json`` (round state + core snapshot meta) referencing ``round-{id}-{seq}.npz``."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir
+        self.path = state_dir / "round.json"
+        self.removed_temp = clean_temp(state_dir)
+
+    def load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+        if not self.path.exists():
+            return None
+        meta = json.loads(self.path.read_text())
+        arrays: dict[str, np.ndarray] = {}
+        if meta.get("arrays_file"):
+            arrays = load_npz(self.dir / meta["arrays_file"])
+        self._gc(meta.get("arrays_file"))
+        return meta, arrays
+
+    def save(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> None:
+        """Persist ``meta``; with ``arrays`` also a new arrays file (else keep ``meta['arrays_file']``)."""
+        if arrays is not None:
+            name = f"round-{meta['id']}-{meta['seq']}.npz"
+            save_npz(self.dir / name, arrays)
+            meta["arrays_file"] = name
+        atomic_json(self.path, meta)
+        self._gc(meta.get("arrays_file"))
+
+    def _gc(self, keep: str | None) -> None:
+        for p in self.dir.glob("round-*.npz"):
+            if p.name != keep:
+                with contextlib.suppress(OSError):
+                    p.unlink()

@@ -1,0 +1,235 @@
+"""Service tests against the real aiohttp app on 127.0.0.1 (ephemeral port), driven by the stdlib client."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fedmesh_fl import wire
+from fedmesh_fl.client import Client, ServiceError
+from fedmesh_fl.service.app import MANAGER, start
+from fedmesh_fl.service.config import parse_config
+
+CLIENTS = ("c1", "c2", "c3")
+ADMIN = "admin-secret"
+SHAPES = {"w": (16, 4), "b": (4,)}
+
+
+def _h(t: str) -> str:
+    return hashlib.sha256(t.encode()).hexdigest()
+
+
+def make_config(state_dir: Path, **over: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "host": "127.0.0.1", "port": 0, "state_dir": str(state_dir),
+        "admin_token_sha256": _h(ADMIN), "clients": {c: _h("tok-" + c) for c in CLIENTS},
+        "init_spec": {"layers": {k: list(v) for k, v in SHAPES.items()}, "init": "normal", "seed": 1},
+        "round": {"rule": "fedavg", "quorum": 3, "deadline_s": 60}, "auto_rounds": 5, "log_level": "warning",
+    }
+    cfg.update(over)
+    return cfg
+
+
+class Server:
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner, self.port = asyncio.run_coroutine_threadsafe(start(parse_config(cfg)), self.loop).result(30)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.manager = self.runner.app[MANAGER]
+
+    def client(self, name: str | None = None, token: str | None = None) -> Client:
+        return Client(self.url, token if token is not None else ("tok-" + name if name else ADMIN), timeout=20)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    s = Server(make_config(tmp_path / "state"))
+    yield s
+    s.stop()
+
+
+def update(seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(v).astype(np.float32) for k, v in SHAPES.items()}
+
+
+def wait_version(c: Client, v: int, timeout: float = 10.0) -> dict[str, Any]:
+    c.wait_for_version(v, timeout=timeout, poll=0.02)
+    return c.round_info()
+
+
+def status_of(fn: Any) -> tuple[int, dict[str, Any]]:
+    with pytest.raises(ServiceError) as ei:
+        fn()
+    return ei.value.status, ei.value.body
+
+
+def test_health_model_download_and_first_round(server: Server) -> None:
+    c = server.client("c1")
+    assert c.health()["status"] == "ok"
+    info = c.round_info()
+    assert info["id"] == 1 and info["status"] == "open" and info["base_version"] == 0 and info["quorum"] == 3
+    v, data = c.get_model_bytes()
+    assert v == 0
+    listed = c.list_models()
+    assert [m["version"] for m in listed] == [0] and listed[0]["sha256"] == hashlib.sha256(data).hexdigest()
+    _, layers = c.get_model()
+    assert layers["w"].shape == (16, 4) and layers["w"].dtype == np.float32
+    assert status_of(lambda: c.get_model(7))[0] == 404
+
+
+def test_fedavg_quorum_closes_round_with_reference_result(server: Server) -> None:
+    ups = {c: update(i) for i, c in enumerate(CLIENTS)}
+    ns = {"c1": 10, "c2": 30, "c3": 60}
+    for c in CLIENTS[:2]:
+        r = server.client(c).submit(1, ups[c], ns[c], base_version=0)
+        assert r["accepted"] and r["round"] == 1
+    assert server.client("c1").round_info()["accepted"] == 2
+    server.client("c3").submit(1, ups["c3"], ns["c3"], base_version=0)
+    info = wait_version(server.client("c1"), 1)
+    assert info["id"] == 2 and info["status"] == "open" and info["base_version"] == 1  # auto_rounds opened round 2
+    v, data = server.client("c1").get_model_bytes(1)
+    entry = [m for m in server.client("c1").list_models() if m["version"] == 1][0]
+    assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["round"] == 1
+    _, model = wire.decode_model(data)
+    total = sum(ns.values())
+    for k in SHAPES:
+        ref = sum(ups[c][k].astype(np.float64) * ns[c] for c in CLIENTS) / total
+        np.testing.assert_allclose(model[k], ref, rtol=0, atol=1e-6)
+    assert server.client("c1").get_model()[0] == 1
+    closed = (server.manager.cfg.state_dir / "round.json").read_text()
+    assert '"id": 2' in closed  # next round is durable too
+
+
+def test_auth_errors(server: Server) -> None:
+    payload = wire.encode_update(update(0), client="c1", round_id=1, base_version=0, num_samples=1)
+    assert status_of(lambda: server.client(token="").submit_payload(1, payload))[0] == 401
+    assert status_of(lambda: server.client(token="nope").submit_payload(1, payload))[0] == 401
+    assert status_of(lambda: server.client(token=ADMIN).submit_payload(1, payload))[0] == 403
+    assert status_of(lambda: server.client("c2").submit_payload(1, payload))[0] == 403  # payload names c1
+    assert status_of(lambda: server.client("c1").open_round())[0] == 403
+    assert status_of(lambda: server.client(token="bad").close_round())[0] == 401
+    assert server.client("c1").round_info()["accepted"] == 0
+
+
+def test_malformed_oversized_and_core_rejections(server: Server) -> None:
+    c1 = server.client("c1")
+    st, body = status_of(lambda: c1.submit_payload(1, b"FMW\x00garbage"))
+    assert st == 400 and body["error"] == "malformed" and "payload" in body["message"]
+    good = wire.encode_update(update(0), client="c1", round_id=1, base_version=0, num_samples=5)
+    assert status_of(lambda: c1.submit_payload(1, good[:-4]))[0] == 400
+    wrong_round = wire.encode_update(update(0), client="c1", round_id=2, base_version=0, num_samples=5)
+    assert status_of(lambda: c1.submit_payload(1, wrong_round))[0] == 400
+    big = {"w": np.zeros((1000, 100), np.float32)}
+    st, body = status_of(lambda: c1.submit(1, big, 5, 0))
+    assert st == 413 and body["error"] == "too_large"
+    bad = update(0)
+    bad["b"][2] = np.nan
+    st, body = status_of(lambda: c1.submit(1, bad, 5, 0))
+    assert st == 422 and body["reason"] == "nonfinite" and body["layer"] == "b" and body["client"] == "c1"
+    st, body = status_of(lambda: c1.submit(1, {"w": update(0)["w"][:, :3], "b": update(0)["b"]}, 5, 0))
+    assert st == 422 and body["reason"] == "shape" and body["layer"] == "w"
+    st, body = status_of(lambda: c1.submit(1, {"w": update(0)["w"]}, 5, 0))
+    assert st == 422 and body["reason"] == "layout"
+    assert status_of(lambda: c1.submit(1, update(0), 0, 0))[1]["reason"] == "samples"
+    assert status_of(lambda: c1.submit(1, update(0), 5, 3))[0] == 400  # base version from the future
+    # none of that changed state: the same client can still submit once
+    assert c1.round_info()["accepted"] == 0
+    assert c1.submit(1, update(0), 5, 0)["accepted"]
+    st, body = status_of(lambda: c1.submit(1, update(1), 5, 0))
+    assert st == 409 and body["error"] == "duplicate"
+    assert c1.round_info()["accepted"] == 1
+
+
+def test_late_and_future_rounds(server: Server) -> None:
+    for i, c in enumerate(CLIENTS):
+        server.client(c).submit(1, update(i), 1, 0)
+    wait_version(server.client("c1"), 1)
+    st, body = status_of(lambda: server.client("c1").submit(1, update(9), 1, 0))
+    assert st == 410 and body["error"] == "late"
+    st, body = status_of(lambda: server.client("c1").submit(5, update(9), 1, 1))
+    assert st == 409 and body["error"] == "not_open"
+    st, body = status_of(lambda: server.client("c1").submit(2, update(9), 1, 0))  # trained on v0, round 2 is on v1
+    assert st == 409 and body["error"] == "stale"
+
+
+def test_admin_rounds_and_metrics(server: Server) -> None:
+    admin = server.client()
+    assert status_of(lambda: admin.open_round(quorum=2))[0] == 409  # round 1 still open
+    r = admin.close_round()
+    assert r["id"] == 1 and r["status"] == "closed" and r["outcome"] == "aborted"
+    info = admin.round_info()  # auto_rounds opened round 2 on the same model
+    assert info["id"] == 2 and info["base_version"] == 0
+    admin.close_round()
+    admin.close_round()
+    admin.close_round()
+    admin.close_round()  # round 5 closed; auto_rounds=5 opens no more
+    assert admin.round_info()["status"] == "closed"
+    assert status_of(lambda: admin.close_round())[0] == 409
+    assert status_of(lambda: admin.open_round(rule="nosuch"))[0] == 400
+    assert status_of(lambda: admin.open_round(rule="fedavg", params={"bogus": 1}))[0] == 400
+    r = admin.open_round(rule="fedavg", quorum=1, deadline_s=30)
+    assert r["id"] == 6 and r["quorum"] == 1
+    server.client("c2").submit(6, update(2), 4, 0)
+    wait_version(admin, 1)
+    with pytest.raises(ServiceError):
+        server.client("c2").submit(6, update(2), 4, 0)
+    _, _, text = admin.request("GET", "/metrics")
+    m = text.decode()
+    assert "fedmesh_updates_accepted_total 1.0" in m
+    assert 'fedmesh_updates_rejected_total{reason="late"} 1.0' in m
+    assert 'fedmesh_rounds_closed_total{outcome="aborted"} 5.0' in m
+    assert "fedmesh_model_version 1.0" in m and "fedmesh_round_current 6.0" in m
+    assert "fedmesh_aggregation_seconds_count 1.0" in m
+    assert "fedmesh_update_bytes_received_total" in m and "fedmesh_update_bytes_received_total 0.0" not in m
+
+
+def test_deadline_closes_with_min_updates_and_extends_when_empty(tmp_path: Path) -> None:
+    s = Server(make_config(tmp_path / "st", round={"quorum": 3, "deadline_s": 0.4}, auto_rounds=2))
+    try:
+        c = s.client("c1")
+        c.submit(1, update(0), 3, 0)
+        info = wait_version(c, 1, timeout=5)
+        assert info["id"] == 2
+        r1 = s.manager.round
+        assert r1 is not None and r1["id"] == 2
+        time.sleep(1.0)  # round 2 has no updates: deadline is extended, round stays open
+        info = c.round_info()
+        assert info["id"] == 2 and info["status"] == "open" and info["deadline"] > time.time()
+    finally:
+        s.stop()
+
+
+def test_concurrent_submissions_group_commit(server: Server) -> None:
+    results: dict[str, Any] = {}
+
+    def go(i: int, c: str) -> None:
+        try:
+            results[c] = server.client(c).submit(1, update(i), 1 + i, 0)
+        except Exception as e:  # pragma: no cover - reported by the assert below
+            results[c] = e
+
+    threads = [threading.Thread(target=go, args=(i, c)) for i, c in enumerate(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert all(isinstance(r, dict) and r["accepted"] for r in results.values()), results
+    wait_version(server.client("c1"), 1)
+    _, model = server.client("c1").get_model(1)
+    ref = sum(update(i)["w"].astype(np.float64) * (1 + i) for i in range(3)) / 6
+    np.testing.assert_allclose(model["w"], ref, atol=1e-6)
