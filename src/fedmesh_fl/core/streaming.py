@@ -27,7 +27,7 @@ class _Accumulating(RoundAggregator):
         super().__init__(*args, **kwargs)
         dt = np.float64 if self.params.get("precise") else np.float32
         self.acc = np.zeros(self.spec.num_params, dt)
-        self._tmp = np.empty(CHUNK, dt)
+        self._tmp = np.empty(min(CHUNK, max(1, self.spec.num_params)), dt)
         self.total_weight = 0.0  # sum of the weights actually used (python float: JSON-able)
 
     def _weight(self, num_samples: int) -> Any:
@@ -230,7 +230,7 @@ class ClippedFedAvg(_Accumulating):
         seed = self.params["seed"]
         self.noise_seed: int = secrets.randbits(128) if seed is None else int(seed)
         self.clip_scales: list[float] = []
-        self._dtmp = np.empty(CHUNK, F32)
+        self._dtmp = np.empty(min(CHUNK, max(1, self.spec.num_params)), F32)
 
     def _accept(self, client: str, parts: list[tuple[int, np.ndarray]], num_samples: int,
                 staleness: int, base: Layers | None) -> None:
