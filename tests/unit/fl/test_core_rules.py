@@ -186,7 +186,8 @@ def naive_bulyan(x: np.ndarray, f: int) -> np.ndarray:
     med = naive_median(sel)
     out = np.empty(x.shape[1])
     for j in range(x.shape[1]):
-        closest = sorted(sel[:, j].tolist(), key=lambda val, j=j: abs(val - med[j]))[:beta]
+        m_j = float(med[j])
+        closest = sorted(sel[:, j].tolist(), key=lambda val: abs(val - m_j))[:beta]
         out[j] = sum(closest) / beta
     return out
 
