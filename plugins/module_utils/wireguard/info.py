@@ -10,12 +10,6 @@ from typing import Any
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import config as wgconfig
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend import Backend, load_current
 
-ARGUMENT_SPEC: dict[str, Any] = {
-    "interface": {"type": "str"},
-    "config_dir": {"type": "path", "default": "/etc/wireguard"},
-}
-MODULE_KWARGS: dict[str, Any] = {"supports_check_mode": True}
-
 
 def gather(backend: Backend, interface: str | None, config_dir: str) -> dict[str, Any]:
     live = backend.dump(interface)

@@ -31,33 +31,6 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend 
 
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_=+.-]{1,15}$")
 
-PEER_SPEC: dict[str, Any] = {
-    "public_key": {"type": "str", "required": True},
-    "name": {"type": "str"},
-    "preshared_key": {"type": "str", "no_log": True},
-    "preshared_key_file": {"type": "path"},
-    "endpoint": {"type": "str"},
-    "allowed_ips": {"type": "list", "elements": "str", "default": []},
-    "persistent_keepalive": {"type": "int"},
-}
-ARGUMENT_SPEC: dict[str, Any] = {
-    "name": {"type": "str", "required": True, "aliases": ["interface"]},
-    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-    "addresses": {"type": "list", "elements": "str", "default": []},
-    "listen_port": {"type": "int"},
-    "private_key_file": {"type": "path"},
-    "mtu": {"type": "int"},
-    "fwmark": {"type": "int"},
-    "peers": {"type": "list", "elements": "dict", "default": [], "options": PEER_SPEC,
-              "mutually_exclusive": [("preshared_key", "preshared_key_file")]},
-    "implementation": {"type": "str", "default": "auto", "choices": ["auto", "kernel", "userspace"]},
-    "enabled": {"type": "bool", "default": True},
-    "config_dir": {"type": "path", "default": "/etc/wireguard"},
-}
-MODULE_KWARGS: dict[str, Any] = {
-    "supports_check_mode": True,
-    "required_if": [("state", "present", ("private_key_file", "addresses"))],
-}
 
 
 class _Fail(Exception):

@@ -15,19 +15,6 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend 
     write_private_file,
 )
 
-ARGUMENT_SPEC: dict[str, Any] = {
-    "path": {"type": "path", "required": True},
-    "type": {"type": "str", "default": "private", "choices": ["private", "preshared"]},
-    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-    "regenerate": {"type": "str", "default": "never", "choices": ["never", "max_age", "always"]},
-    "max_age_days": {"type": "int"},
-    "content": {"type": "str", "no_log": True},
-}
-MODULE_KWARGS: dict[str, Any] = {
-    "supports_check_mode": True,
-    "required_if": [("regenerate", "max_age", ("max_age_days",))],
-}
-
 
 def run(module: Any) -> None:
     p = module.params
