@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .. import wire
 from .config import Config, ConfigError, parse_round
-from .logs import log
+from .logs import log, set_level
 from .metrics import Metrics
 from .rounds import ApiError, Manager
 
@@ -251,6 +251,7 @@ def ssl_context(cfg: Config) -> ssl.SSLContext | None:
 
 async def start(cfg: Config) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner (call ``await runner.cleanup()``) and the bound port."""
+    set_level(cfg.log_level)
     app = make_app(cfg)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -37,7 +37,7 @@ def test_update_round_trip_is_exact_and_zero_copy() -> None:
 
 
 def test_model_round_trip_casts_to_float32() -> None:
-    m = {"a": np.arange(6, dtype=np.float64).reshape(2, 3), "z": np.zeros(0, np.float32)}
+    m: dict[str, np.ndarray] = {"a": np.arange(6, dtype=np.float64).reshape(2, 3), "z": np.zeros(0, np.float32)}
     version, layers = wire.decode_model(wire.encode_model(m, version=5, round=2))
     assert version == 5
     np.testing.assert_array_equal(layers["a"], m["a"].astype(np.float32))
@@ -58,7 +58,8 @@ def _rebuild(header: dict, data_len: int | None = None) -> bytes:
     h = json.dumps(header).encode()
     off = (12 + len(h) + 63) // 64 * 64
     n = header.get("nbytes", 0) if data_len is None else data_len
-    return struct.pack("<4sHBBI", wire.MAGIC, 1, wire.KIND_UPDATE, 0, len(h)) + h + b"\0" * (off - 12 - len(h)) + b"\0" * n
+    prefix = struct.pack("<4sHBBI", wire.MAGIC, 1, wire.KIND_UPDATE, 0, len(h))
+    return prefix + h + b"\0" * (off - 12 - len(h)) + b"\0" * n
 
 
 GOOD = {"names": ["x"], "shapes": [[2, 2]], "dtype": "<f4", "nbytes": 16,

@@ -1,0 +1,124 @@
+"""Crash durability: a real ``python -m fedmesh_fl.service`` subprocess is SIGKILLed mid-round."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fedmesh_fl import wire
+from fedmesh_fl.client import Client, ServiceError
+
+REPO = Path(__file__).resolve().parents[3]
+SHAPES = {"w": (32, 8), "b": (8,)}
+TOK = {c: "secret-" + c for c in ("a", "b", "c")}
+
+
+def _h(t: str) -> str:
+    return hashlib.sha256(t.encode()).hexdigest()
+
+
+def _update(seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(v).astype(np.float32) for k, v in SHAPES.items()}
+
+
+class Proc:
+    def __init__(self, cfg_path: Path) -> None:
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        self.p = subprocess.Popen([sys.executable, "-m", "fedmesh_fl.service", "--config", str(cfg_path)],
+                                  stderr=subprocess.PIPE, text=True, env=env)
+        self.port = 0
+        self.lines: list[str] = []
+        end = time.monotonic() + 20
+        assert self.p.stderr is not None
+        while time.monotonic() < end:
+            line = self.p.stderr.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            rec = json.loads(line)
+            if rec["event"] == "listening":
+                self.port = rec["port"]
+                threading.Thread(target=self._drain, daemon=True).start()  # never let the pipe fill up
+                return
+        self.kill()
+        raise AssertionError(f"service did not start: {self.lines}")
+
+    def _drain(self) -> None:
+        assert self.p.stderr is not None
+        for line in self.p.stderr:
+            self.lines.append(line)
+
+    def client(self, who: str) -> Client:
+        return Client(f"http://127.0.0.1:{self.port}", TOK[who], timeout=20)
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGKILL)
+        self.p.wait(10)
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    c: dict[str, Any] = {
+        "host": "127.0.0.1", "port": 0, "state_dir": str(tmp_path / "state"),
+        "clients": {k: _h(v) for k, v in TOK.items()}, "admin_token_sha256": _h("adm"),
+        "init_spec": {"layers": {k: list(v) for k, v in SHAPES.items()}, "init": "normal"},
+        "round": {"rule": "fedavg", "quorum": 3, "deadline_s": 300}, "auto_rounds": 1,
+    }
+    p = tmp_path / "fl.json"
+    p.write_text(json.dumps(c))
+    return p
+
+
+def test_sigkill_mid_round_loses_no_accepted_update(cfg: Path) -> None:
+    ups = {c: _update(i) for i, c in enumerate(TOK)}
+    ns = {"a": 5, "b": 7, "c": 11}
+    s = Proc(cfg)
+    try:
+        for c in ("a", "b"):
+            assert s.client(c).submit(1, ups[c], ns[c], 0)["accepted"]
+    finally:
+        s.kill()  # SIGKILL right after the 202s: they must already be durable
+    state = cfg.parent / "state"
+    (state / ".round.json.999.tmp").write_text("torn")  # a stray temp file from a crashed writer
+    s = Proc(cfg)
+    try:
+        a = s.client("a")
+        info = a.round_info()
+        assert info["id"] == 1 and info["status"] == "open" and info["accepted_clients"] == ["a", "b"]
+        with pytest.raises(ServiceError) as ei:
+            a.submit(1, ups["a"], ns["a"], 0)
+        assert ei.value.status == 409 and ei.value.error == "duplicate"
+        assert not (state / ".round.json.999.tmp").exists()
+        s.client("c").submit(1, ups["c"], ns["c"], 0)
+        a.wait_for_version(1, timeout=10, poll=0.05)
+        version, data = a.get_model_bytes()
+        assert version == 1
+        entry = a.list_models()[-1]
+        assert entry["version"] == 1 and entry["sha256"] == hashlib.sha256(data).hexdigest()
+        _, model = wire.decode_model(data)
+        total = sum(ns.values())
+        for k in SHAPES:
+            ref = sum(ups[c][k].astype(np.float64) * ns[c] for c in TOK) / total
+            np.testing.assert_allclose(model[k], ref, rtol=0, atol=1e-6)
+    finally:
+        s.kill()
+    # a third start sees the closed round and the same model (nothing re-aggregated)
+    s = Proc(cfg)
+    try:
+        info = s.client("a").round_info()
+        assert info["id"] == 1 and info["status"] == "closed" and info["version"] == 1
+        assert s.client("a").get_model_bytes()[1] == data
+    finally:
+        s.kill()
