@@ -42,6 +42,10 @@ Configuration (one JSON object; only ``state_dir`` and ``clients`` are required)
 ``client_max_size`` (int, default 1 GiB)
     Hard limit on any request body; an update body is limited to
     ``min(client_max_size, max_update_bytes)`` (413 above it).
+``ingest_slots`` (int, default 4)
+    At most this many update bodies are buffered at once; further uploads wait (TCP backpressure).
+    With FedAvg the service therefore holds about ``(ingest_slots + 3) x model size`` while ingesting
+    (global model, accumulator, checkpoint, buffered bodies); bodies are dropped once accumulated.
 ``log_level`` (``"debug"|"info"|"warning"|"error"``, default ``"info"``)
 
 Endpoints: ``GET /healthz``, ``GET /metrics``, ``GET /v1/model``, ``GET /v1/models``,

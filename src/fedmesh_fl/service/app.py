@@ -191,17 +191,21 @@ async def updates_post(request: web.Request) -> web.Response:
                            f"{limit} bytes", limit=limit)
         m.reserve(client, round_id)
         reserved = True
-        body = await _read_body(request, limit)
-        met.bytes_received.inc(len(body))
-        try:
-            p = wire.decode(body, expect="update")
-        except wire.WireError as e:
-            raise ApiError(400, "malformed", f"malformed update payload: {e}") from None
-        if p.client not in ("", client):  # "" = the token's own client
-            raise ApiError(403, "forbidden", f"payload is for client {p.client!r} but the token belongs to {client!r}")
-        if p.round != round_id:
-            raise ApiError(400, "malformed", f"payload is for round {p.round} but was posted to round {round_id}")
-        result = await m.submit(client, round_id, p)
+        async with m.ingest_slots:  # bounds the update bodies held in memory at once
+            body = await _read_body(request, limit)
+            met.bytes_received.inc(len(body))
+            try:
+                p = wire.decode(body, expect="update")
+            except wire.WireError as e:
+                raise ApiError(400, "malformed", f"malformed update payload: {e}") from None
+            if p.client not in ("", client):  # "" = the token's own client
+                raise ApiError(403, "forbidden", f"payload is for client {p.client!r}, the token is {client!r}'s")
+            if p.round != round_id:
+                raise ApiError(400, "malformed", f"payload is for round {p.round} but was posted to round {round_id}")
+            seq = await m.apply(client, round_id, p)
+            num_samples = p.num_samples
+            del p, body  # folded into the aggregate: the buffer is not kept
+        result = await m.finish(client, round_id, seq, num_samples)
         return _json(202, result)
     except ApiError as e:
         met.updates_rejected.labels(e.code).inc()

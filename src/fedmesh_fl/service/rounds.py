@@ -72,6 +72,7 @@ class Manager:
         self._ckpt: asyncio.Future[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._bg: set[asyncio.Task[Any]] = set()
+        self.ingest_slots = asyncio.Semaphore(cfg.ingest_slots)
         self.version = -1
         self.model_bytes = b""
         self.model_sha = ""
@@ -130,11 +131,14 @@ class Manager:
                 await self._maybe_auto_open()
 
     async def stop(self) -> None:
+        """Let state changes in progress finish (up to 10 s), then cancel what is left."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._bg:
+            await asyncio.wait(set(self._bg), timeout=10)
         for t in [self._timer, *self._bg]:
             if t is not None:
                 t.cancel()
-        for t in [self._timer, *self._bg]:
-            if t is not None:
                 with contextlib.suppress(BaseException):
                     await t
 
@@ -176,14 +180,18 @@ class Manager:
         self._inflight.discard(client)
 
     # ---------------------------------------------------------------- updates
-    async def submit(self, client: str, round_id: int, p: wire.Payload) -> dict[str, Any]:
-        seq = await asyncio.shield(asyncio.ensure_future(self._apply(client, round_id, p)))
+    async def apply(self, client: str, round_id: int, p: wire.Payload) -> int:
+        """Validate and fold in an update (uncancellable); returns the sequence number to make durable."""
+        return await self._guard(self._apply(client, round_id, p))
+
+    async def finish(self, client: str, round_id: int, seq: int, num_samples: int | None = None) -> dict[str, Any]:
+        """Wait until update ``seq`` is durable, then account for it (and close the round at quorum)."""
         await self._wait_durable(seq)
         r = self.round
         assert r is not None
         self.metrics.updates_accepted.inc()
         count = len(r["accepted"]) if r["id"] == round_id else None
-        log("info", "update_accepted", round=round_id, client=client, num_samples=p.num_samples, count=count)
+        log("info", "update_accepted", round=round_id, client=client, num_samples=num_samples, count=count)
         if r["id"] == round_id and r["status"] == "open" and len(r["accepted"]) >= r["quorum"]:
             self._spawn(self.close_round("quorum", only_round=round_id))
         return {"round": round_id, "client": client, "accepted": True, "count": count}
@@ -263,13 +271,18 @@ class Manager:
         self._applied = self._durable
 
     # ---------------------------------------------------------------- open / close
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         t = asyncio.ensure_future(coro)
         self._bg.add(t)
         t.add_done_callback(self._bg.discard)
+        return t
+
+    async def _guard(self, coro: Any) -> Any:
+        """Run a state change to completion even if the requesting handler is cancelled."""
+        return await asyncio.shield(self._spawn(coro))
 
     async def open_round(self, d: RoundDefaults) -> dict[str, Any]:
-        return await asyncio.shield(asyncio.ensure_future(self._open_guarded(d)))
+        return await self._guard(self._open_guarded(d))
 
     async def _open_guarded(self, d: RoundDefaults) -> dict[str, Any]:
         async with self._lock:
@@ -308,7 +321,7 @@ class Manager:
             await self._open_locked(self.cfg.round)
 
     async def close_round(self, reason: str, only_round: int | None = None) -> dict[str, Any]:
-        return await asyncio.shield(asyncio.ensure_future(self._close_guarded(reason, only_round)))
+        return await self._guard(self._close_guarded(reason, only_round))
 
     async def _close_guarded(self, reason: str, only_round: int | None) -> dict[str, Any]:
         async with self._lock:

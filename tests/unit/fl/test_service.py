@@ -100,7 +100,8 @@ def test_fedavg_quorum_closes_round_with_reference_result(server: Server) -> Non
         assert r["accepted"] and r["round"] == 1
     assert server.client("c1").round_info()["accepted"] == 2
     server.client("c3").submit(1, ups["c3"], ns["c3"], base_version=0)
-    info = wait_version(server.client("c1"), 1)
+    wait_version(server.client("c1"), 1)
+    info = server.client("c1").wait_for_round(after=1, timeout=5, poll=0.02)
     assert info["id"] == 2 and info["status"] == "open" and info["base_version"] == 1  # auto_rounds opened round 2
     v, data = server.client("c1").get_model_bytes(1)
     entry = [m for m in server.client("c1").list_models() if m["version"] == 1][0]
@@ -203,7 +204,8 @@ def test_deadline_closes_with_min_updates_and_extends_when_empty(tmp_path: Path)
     try:
         c = s.client("c1")
         c.submit(1, update(0), 3, 0)
-        info = wait_version(c, 1, timeout=5)
+        wait_version(c, 1, timeout=5)
+        info = c.wait_for_round(after=1, timeout=5, poll=0.02)
         assert info["id"] == 2
         r1 = s.manager.round
         assert r1 is not None and r1["id"] == 2
