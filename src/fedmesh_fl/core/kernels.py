@@ -10,39 +10,88 @@ statistics.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 import numpy as np
 
 F32 = np.float32
 
 
+NETWORK_MAX_N = 24  # up to this many rows a sorting network beats np.sort on the transposed chunk
+
+
 def _col_chunk(n: int) -> int:
     return max(1024, (1 << 19) // max(1, n))
 
 
+@lru_cache(maxsize=64)
+def sorting_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Batcher's odd-even merge sort comparators ``(a, b)``, a < b, for ``n`` inputs
+    (built for the next power of two; comparators touching padding are dropped, which is
+    exact because the padding behaves as +inf)."""
+    p2 = 1
+    while p2 < n:
+        p2 *= 2
+    out: list[tuple[int, int]] = []
+    p = 1
+    while p < p2:
+        k = p
+        while k >= 1:
+            for j in range(k % p, p2 - k, 2 * k):
+                for i in range(min(k, p2 - j - k)):
+                    a, b = i + j, i + j + k
+                    if a // (2 * p) == b // (2 * p) and b < n:
+                        out.append((a, b))
+            k //= 2
+        p *= 2
+    return tuple(out)
+
+
+def _network_sort(part: np.ndarray, buf: np.ndarray) -> np.ndarray:
+    """Sort the columns of ``part`` (n, w) with elementwise min/max; returns an (n, w) array."""
+    n, w = part.shape
+    rows = [buf[i, :w] for i in range(n + 1)]
+    for i in range(n):
+        rows[i][...] = part[i]
+    spare = rows[n]
+    for a, b in sorting_network(n):
+        ra, rb = rows[a], rows[b]
+        np.minimum(ra, rb, out=spare)
+        np.maximum(ra, rb, out=rb)
+        rows[a], spare = spare, ra
+    return np.stack(rows[:n])
+
+
 def sorted_columns(rows: np.ndarray, select: Sequence[int] | None = None
                    ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(c0, c1, s)`` where ``s[j]`` holds column ``c0 + j`` of the (selected) rows, sorted."""
+    """Yield ``(c0, c1, s)``: ``s`` is ``(n, c1 - c0)`` with column ``j`` = column ``c0 + j`` of the
+    (selected) rows in ascending order.  Small ``n``: sorting network on row vectors; otherwise
+    transpose the chunk to ``(w, n)`` contiguous and ``np.sort`` its last axis (SIMD sort)."""
     n = rows.shape[0] if select is None else len(select)
     P = rows.shape[1]
-    step = _col_chunk(n)
     idx = None if select is None else np.asarray(select, dtype=np.intp)
+    use_net = 1 < n <= NETWORK_MAX_N
+    step = 16384 if use_net else _col_chunk(n)
+    buf = np.empty((n + 1, min(step, max(P, 1))), rows.dtype) if use_net else None
     for c0 in range(0, P, step):
         c1 = min(P, c0 + step)
         part = rows[:, c0:c1] if idx is None else rows[idx, c0:c1]
-        s = np.ascontiguousarray(part.T)
-        s.sort(axis=1)
-        yield c0, c1, s
+        if buf is not None:
+            yield c0, c1, _network_sort(part, buf)
+        else:
+            t = np.ascontiguousarray(part.T)
+            t.sort(axis=1)
+            yield c0, c1, t.T
 
 
 def _median_of_sorted(s: np.ndarray, out: np.ndarray) -> None:
     """Exactly what ``np.median`` computes: middle value, or float32 mean of the two middle ones."""
-    n = s.shape[1]
+    n = s.shape[0]
     k = n // 2
     if n % 2:
-        out[...] = s[:, k]
+        out[...] = s[k]
     else:
-        np.add(s[:, k - 1], s[:, k], out=out)
+        np.add(s[k - 1], s[k], out=out)
         np.divide(out, s.dtype.type(2), out=out)
 
 
@@ -68,7 +117,7 @@ def column_trimmed_mean(rows: np.ndarray, beta: float) -> np.ndarray:
         raise ValueError(f"trimmed_mean: beta={beta} trims every one of the {n} updates")
     out = np.empty(rows.shape[1], rows.dtype)
     for c0, c1, s in sorted_columns(rows):
-        np.sum(s[:, lo:hi], axis=1, out=out[c0:c1])
+        np.sum(s[lo:hi], axis=0, out=out[c0:c1])
     np.divide(out, rows.dtype.type(hi - lo), out=out)
     return out
 
@@ -142,7 +191,7 @@ def column_closest_mean(rows: np.ndarray, select: Sequence[int], beta: int) -> n
     if not 1 <= beta <= theta:
         raise ValueError(f"bulyan: beta={beta} must be in [1, {theta}]")
     out = np.empty(rows.shape[1], rows.dtype)
-    win = np.arange(beta)[None, :]
+    win = np.arange(beta)[:, None]
     for c0, c1, s in sorted_columns(rows, select):
         w = c1 - c0
         med = np.empty(w, rows.dtype)
@@ -151,10 +200,10 @@ def column_closest_mean(rows: np.ndarray, select: Sequence[int], beta: int) -> n
         hi = np.full(w, theta - 1, np.intp)
         ar = np.arange(w)
         for _ in range(drop):
-            drop_hi = (s[ar, hi] - med) > (med - s[ar, lo])
+            drop_hi = (s[hi, ar] - med) > (med - s[lo, ar])
             lo += ~drop_hi
             hi -= drop_hi
-        vals = np.take_along_axis(s, lo[:, None] + win, axis=1)
-        np.sum(vals, axis=1, out=out[c0:c1])
+        vals = np.take_along_axis(s, lo[None, :] + win, axis=0)
+        np.sum(vals, axis=0, out=out[c0:c1])
     np.divide(out, rows.dtype.type(beta), out=out)
     return out

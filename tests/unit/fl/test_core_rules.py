@@ -279,3 +279,19 @@ def test_finalize_is_idempotent_and_closes_round():
 def test_empty_round_cannot_finalize():
     with pytest.raises(ValueError, match="without updates"):
         make_round("median", SPEC, GLOBAL).finalize()
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 16, 24, 25, 40])
+def test_column_kernels_both_sort_paths(n):
+    """n <= 24 uses the sorting network, larger n the transposed np.sort; both must be exact."""
+    from fedmesh_fl.core import kernels
+
+    x = np.random.default_rng(n).standard_normal((n, 3000)).astype(np.float32)
+    x[:, :5] = 0.5  # ties
+    np.testing.assert_array_equal(kernels.column_median(x), np.median(x, axis=0))
+    k = int(0.2 * n)
+    ref = np.sort(x.astype(np.float64), axis=0)[k:n - k].mean(axis=0)
+    np.testing.assert_allclose(kernels.column_trimmed_mean(x, 0.2), ref, rtol=1e-6, atol=1e-6)
+    sel = list(range(0, n, 2)) if n > 6 else list(range(n))
+    for c0, c1, s in kernels.sorted_columns(x, sel):
+        np.testing.assert_array_equal(s, np.sort(x[sel, c0:c1], axis=0))
