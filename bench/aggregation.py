@@ -83,10 +83,11 @@ def floor(ups: list[np.ndarray], samples: list[int]) -> np.ndarray:
 
 def rule_params(rule: str, n: int) -> dict[str, Any]:
     f = max(1, n // 10)
-    return {
+    table: dict[str, dict[str, Any]] = {
         "krum": {"f": f}, "multi_krum": {"f": f, "m": n - f}, "bulyan": {"f": f},
         "trimmed_mean": {"beta": 0.2}, "clipped_fedavg": {"clip_norm": 50.0, "noise_multiplier": 1.0, "seed": 1},
-    }.get(rule, {})
+    }
+    return table.get(rule, {})
 
 
 def aggregate(rule: str, spec: ModelSpec, g: np.ndarray, ups: list[np.ndarray], samples: list[int]
@@ -137,7 +138,10 @@ def run_config(n: int, p: int, rules: list[str], reps: int) -> None:
                       for x, s in zip(ups, samples, strict=True)]
     krum_flower_s = None
     for rule in rules:
-        t_ours, _ = best(lambda rule=rule: aggregate(rule, spec, g, ups, samples), reps)
+        def run_ours(rule: str = rule) -> dict[str, np.ndarray]:
+            return aggregate(rule, spec, g, ups, samples)
+
+        t_ours, _ = best(run_ours, reps)
         mine = ours(rule, spec, g, ups, samples) if flower_call(rule, n) is not None else None
         speed = ""
         call = flower_call(rule, n)
@@ -148,7 +152,10 @@ def run_config(n: int, p: int, rules: list[str], reps: int) -> None:
             if est is not None and est > FLOWER_BUDGET_S:
                 speed = f"~{est / t_ours:.1f}"
             else:
-                t_fl, theirs = best(lambda call=call: call(flower_results), 1)
+                def run_flower(call: Callable[[list], list] = call) -> list:
+                    return call(flower_results)
+
+                t_fl, theirs = best(run_flower, 1)
                 if rule == "krum":
                     krum_flower_s = t_fl
                 speed = f"{t_fl / t_ours:.1f}"
