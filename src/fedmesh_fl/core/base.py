@@ -282,11 +282,13 @@ def axpy_parts(acc: np.ndarray, tmp: np.ndarray, weight: Any,
             c1 = min(n, c0 + CHUNK)
             t = tmp[: c1 - c0]
             a = acc[off + c0 : off + c1]
+            # dtype= pins the loop to the accumulator's precision (NumPy 1.24's value-based
+            # casting would otherwise multiply float32 data by a float64 scalar in float32)
             if sub is None:
-                np.multiply(v[c0:c1], weight, out=t)
+                np.multiply(v[c0:c1], weight, out=t, dtype=t.dtype)
             else:
-                np.subtract(v[c0:c1], sub[off + c0 : off + c1], out=t)
-                np.multiply(t, weight, out=t)
+                np.subtract(v[c0:c1], sub[off + c0 : off + c1], out=t, dtype=t.dtype)
+                np.multiply(t, weight, out=t, dtype=t.dtype)
             np.add(a, t, out=a)
 
 
