@@ -15,7 +15,7 @@ description:
     that C(lspci) sees.
   - Other roles of this collection use these facts to choose, for example, kernel or userspace WireGuard.
 author:
-  - fedmesh.cluster contributors
+  - fedmesh.cluster contributors (@fedmesh)
 extends_documentation_fragment:
   - fedmesh.cluster.attributes
   - fedmesh.cluster.attributes.info_module
@@ -97,7 +97,6 @@ node:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.fedmesh.cluster.plugins.module_utils.node.facts import SECTIONS, collect, local_reader
 
 

@@ -62,7 +62,7 @@ def image_exists(ref: str) -> bool:
 def containers_with_label(value_prefix: str) -> list[str]:
     """Names of containers (any state) whose test-bed label starts with ``value_prefix``."""
     rows = podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}")
-    names = []
+    names: list[str] = []
     for row in rows:
         label = (row.get("Labels") or {}).get(LABEL, "")
         if label.startswith(value_prefix):

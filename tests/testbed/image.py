@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 from .engine import STATE_ROOT, image_exists, podman
 
@@ -63,7 +64,7 @@ rm -f /var/lib/glusterd/glusterd.info
 apt-get clean; rm -rf /var/lib/apt/lists/*
 """
 
-LAYERS = {
+LAYERS: dict[str, dict[str, Any]] = {
     "base": {"packages": BASE_PACKAGES, "setup": BASE_SETUP, "parent": None},
     "full": {"packages": FULL_PACKAGES, "setup": FULL_SETUP, "parent": "base"},
 }

@@ -31,6 +31,8 @@ class Node:
 class Testbed:
     """A named group of test-bed nodes.  Safe to ``up()`` again: existing nodes are reused."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, name: str = "default", nodes: int = 3, layer: str = "full",
                  group_vars: dict | None = None, groups: dict[str, list[str]] | None = None) -> None:
         self.name = name
@@ -141,13 +143,15 @@ class Testbed:
             "ansible_python_interpreter": "/usr/bin/python3",
             "fedmesh_testbed": True,
         }
-        children = {g: {"hosts": {h: {} for h in members if h in hosts}} for g, members in self.groups.items()}
+        children: dict[str, dict] = {g: {"hosts": {h: {} for h in members if h in hosts}}
+                                     for g, members in self.groups.items()}
         inv = {"all": {"hosts": hosts, "vars": {**common, **self.group_vars}, "children": children}}
         self.inventory.write_text(yaml.safe_dump(inv, sort_keys=False))
         return self.inventory
 
     # ---------------------------------------------------------------- node operations
-    def exec(self, name: str, command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def exec(self, name: str, command: str, check: bool = True,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a shell command on a node (through the engine, so it works even when the node is cut off)."""
         proc = podman("exec", self.nodes[name].container, "/bin/bash", "-c", command, check=False,
                       timeout=timeout)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Optional
+from collections.abc import Callable
 
 SECTIONS = ("os", "kernel", "cgroup", "cpu", "memory", "virtualization", "wireguard", "devices",
             "systemd", "gpus")
@@ -27,7 +27,7 @@ def parse_os_release(text: str) -> dict:
     values = {}
     for line in text.splitlines():
         if "=" in line and not line.startswith("#"):
-            key, _, val = line.partition("=")
+            key, _sep, val = line.partition("=")
             values[key.strip()] = val.strip().strip('"').strip("'")
     return {
         "id": values.get("ID", "unknown"),
@@ -50,7 +50,7 @@ def parse_meminfo(text: str) -> dict:
 def parse_cpuinfo(text: str, online_count: int) -> dict:
     model = ""
     for line in text.splitlines():
-        key, _, val = line.partition(":")
+        key, _sep, val = line.partition(":")
         if key.strip() in ("model name", "Model", "cpu model") and val.strip():
             model = val.strip()
             break
@@ -59,7 +59,7 @@ def parse_cpuinfo(text: str, online_count: int) -> dict:
 
 def cgroup_version(mounts_text: str) -> dict:
     """cgroup layout from /proc/self/mounts: v2 (unified), v1, or hybrid (v1 + a v2 mount)."""
-    fs_at = {}
+    fs_at: dict = {}
     for line in mounts_text.splitlines():
         parts = line.split()
         if len(parts) >= 3:
@@ -75,7 +75,7 @@ def cgroup_version(mounts_text: str) -> dict:
     return {"version": 0, "layout": "none"}
 
 
-def virtualization(detect_virt_output: Optional[str], container_env: Optional[str]) -> dict:
+def virtualization(detect_virt_output: str | None, container_env: str | None) -> dict:
     """Interpret ``systemd-detect-virt`` (or the ``container`` variable of PID 1 as a fallback)."""
     kind = (detect_virt_output or "").strip() or (container_env or "").strip() or "none"
     is_container = kind in CONTAINER_VIRT
@@ -101,8 +101,8 @@ def parse_lspci(text: str) -> list:
 class NodeReader:
     """How the collector reaches the node: file reads, existence checks, and commands."""
 
-    def __init__(self, read: Callable[[str], Optional[str]], exists: Callable[[str], bool],
-                 run: Callable[[list], Optional[str]], cpu_count: Callable[[], int],
+    def __init__(self, read: Callable[[str], str | None], exists: Callable[[str], bool],
+                 run: Callable[[list], str | None], cpu_count: Callable[[], int],
                  uname: Callable[[], tuple]) -> None:
         self.read = read
         self.exists = exists
@@ -111,7 +111,7 @@ class NodeReader:
         self.uname = uname
 
 
-def _read_environ_var(raw: Optional[str], name: str) -> Optional[str]:
+def _read_environ_var(raw: str | None, name: str) -> str | None:
     if not raw:
         return None
     for item in raw.split("\0"):
@@ -162,14 +162,14 @@ def collect(reader: NodeReader, sections: list) -> dict:
 def local_reader(run_command: Callable[[list], tuple]) -> NodeReader:
     """A reader for the machine the module runs on. ``run_command`` returns (rc, stdout, stderr)."""
 
-    def read(path: str) -> Optional[str]:
+    def read(path: str) -> str | None:
         try:
             with open(path, encoding="utf-8", errors="replace") as fh:
                 return fh.read()
         except OSError:
             return None
 
-    def run(argv: list) -> Optional[str]:
+    def run(argv: list) -> str | None:
         try:
             rc, out, _err = run_command(argv)
         except OSError:
