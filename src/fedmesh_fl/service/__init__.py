@@ -11,7 +11,7 @@ Configuration (one JSON object; only ``state_dir`` and ``clients`` are required)
 ``state_dir`` (str)
     Durable state: ``models/v{N}.fmw`` + ``models/index.json`` (version, sha256, created, round),
     ``models/s{N}.npz`` (server optimizer state after version N, when the rule has one),
-    ``round.json`` + ``round-{id}-{seq}.npz`` (checkpoint of the open round). Every file is written
+    ``round.ckpt`` (round state + aggregator snapshot of the latest round). Every file is written
     atomically (temp file in the same dir, fsync, ``os.replace``, fsync of the dir). Stray temp files
     are removed at start.
 ``tls_cert``, ``tls_key`` (str, optional)

@@ -26,7 +26,7 @@ from .store import ModelStore, RoundStore, load_npz
 
 T = TypeVar("T")
 HEADER_ROOM = 64 * 1024
-_PRIVATE = ("agg", "arrays_file", "seq")
+_PRIVATE = ("agg", "seq")
 
 
 class ApiError(Exception):
@@ -73,6 +73,8 @@ class Manager:
         self._timer: asyncio.Task[None] | None = None
         self._bg: set[asyncio.Task[Any]] = set()
         self.ingest_slots = asyncio.Semaphore(cfg.ingest_slots)
+        self._lost: list[tuple[int, int]] = []
+        self._io = asyncio.Lock()  # orders writes of round.ckpt (a checkpoint writes outside self._lock)
         self.version = -1
         self.model_bytes = b""
         self.model_sha = ""
@@ -107,11 +109,11 @@ class Manager:
             if r["status"] == "open":
                 produced = [e for e in self.models.entries if e.get("round") == r["id"]]
                 if produced:  # crashed after writing the model, before marking the round closed
-                    r.update(status="closed", outcome="aggregated", version=produced[-1]["version"], arrays_file=None)
-                    self.rounds.save(r, None)
+                    r.update(status="closed", outcome="aggregated", version=produced[-1]["version"], agg=None)
+                    self.rounds.save(r)
                 elif r["base_version"] != self.version:
-                    r.update(status="closed", outcome="aborted", reason="base model changed", arrays_file=None)
-                    self.rounds.save(r, None)
+                    r.update(status="closed", outcome="aborted", reason="base model changed", agg=None)
+                    self.rounds.save(r)
                 else:
                     self._agg = self._restore(r, arrays)
             self.round = r
@@ -231,25 +233,49 @@ class Manager:
 
     async def _wait_durable(self, seq: int) -> None:
         while self._durable < seq:
+            if any(lo < seq <= hi for lo, hi in self._lost):
+                raise ApiError(503, "persist", "the update could not be made durable; retry later")
             if self._ckpt is None or self._ckpt.done():
                 self._ckpt = asyncio.ensure_future(self._checkpoint())
             await asyncio.shield(self._ckpt)
 
     async def _checkpoint(self) -> None:
-        async with self._lock:
+        """Make every applied update durable: copy the snapshot under the lock, write it outside."""
+        await self._lock.acquire()
+        locked = True
+        try:
             r, agg, target = self.round, self._agg, self._applied
             if r is None or agg is None or r["status"] != "open" or self._durable >= target:
                 self._durable = max(self._durable, target)  # closed: the durable model covers them
                 return
+            meta = dict(r, accepted=list(r["accepted"]), seq=len(r["accepted"]))
             try:
-                await self._checkpoint_locked()
+                agg_meta, arrays = agg.snapshot()
+                meta["agg"] = agg_meta
+                copies = await _run(lambda: {k: np.array(v, copy=True) for k, v in arrays.items()})
+                await self._io.acquire()
+                self._lock.release()  # updates keep being folded in while the checkpoint is written
+                locked = False
+                try:
+                    await _run(self.rounds.save, meta, copies)
+                finally:
+                    self._io.release()
             except Exception as e:
                 log("error", "checkpoint_failed", round=r["id"], error=repr(e))
+                if not locked:
+                    await self._lock.acquire()
+                    locked = True
                 await self._rollback()
                 raise ApiError(503, "persist", "the update could not be made durable; retry later") from None
+            if r["status"] == "open":
+                r.update(agg=agg_meta, seq=meta["seq"])
+            self._durable = max(self._durable, target)
+        finally:
+            if locked:
+                self._lock.release()
 
     async def _checkpoint_locked(self) -> None:
-        """Persist round state + aggregator snapshot; covers every applied update (lock held)."""
+        """Persist round state + aggregator snapshot while holding the lock (rare paths)."""
         r, agg, target = self.round, self._agg, self._applied
         assert r is not None
         meta = dict(r, accepted=list(r["accepted"]), seq=len(r["accepted"]))
@@ -259,8 +285,9 @@ class Manager:
             meta["agg"] = agg_meta
             self.rounds.save(meta, arrays)
 
-        await _run(work)
-        r.update(agg=meta["agg"], arrays_file=meta["arrays_file"], seq=meta["seq"])
+        async with self._io:
+            await _run(work)
+        r.update(agg=meta["agg"], seq=meta["seq"])
         self._durable = target
 
     async def _rollback(self) -> None:
@@ -268,7 +295,7 @@ class Manager:
         assert loaded is not None
         r, arrays = loaded
         self.round, self._agg = r, await _run(self._restore, r, arrays)
-        self._applied = self._durable
+        self._lost.append((self._durable, self._applied))  # applied since the last durable point: gone
 
     # ---------------------------------------------------------------- open / close
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -304,9 +331,10 @@ class Manager:
             "deadline_s": d.deadline_s, "deadline": now + d.deadline_s, "min_at_deadline": d.min_at_deadline,
             "max_staleness": d.max_staleness, "max_update_bytes": d.max_update_bytes,
             "base_version": self.version, "accepted": [], "opened": now, "closed": None, "version": None,
-            "outcome": None, "last_update_at": None, "aggregation_s": None, "agg": None, "arrays_file": None,
+            "outcome": None, "last_update_at": None, "aggregation_s": None, "agg": None,
             "seq": 0}
-        await _run(self.rounds.save, dict(r), None)
+        async with self._io:
+            await _run(self.rounds.save, dict(r))
         self.round, self._agg = r, agg
         self.metrics.round_current.set(rid)
         self.metrics.round_open.set(1)
@@ -340,8 +368,9 @@ class Manager:
             self._timer.cancel()
         now = time.time()
         if not r["accepted"]:
-            r.update(status="closed", outcome="aborted", closed=now, reason=reason, arrays_file=None, agg=None)
-            await _run(self.rounds.save, dict(r), None)
+            r.update(status="closed", outcome="aborted", closed=now, reason=reason, agg=None)
+            async with self._io:
+                await _run(self.rounds.save, dict(r))
             self.metrics.rounds_closed.labels("aborted").inc()
         else:
             agg = self._agg
@@ -354,8 +383,9 @@ class Manager:
             self._set_model(entry, data, new_state or None)
             self._durable = self._applied
             r.update(status="closed", outcome="aggregated", closed=time.time(), reason=reason, version=version,
-                     aggregation_s=agg_s, sha256=entry["sha256"], arrays_file=None, agg=None)
-            await _run(self.rounds.save, dict(r), None)
+                     aggregation_s=agg_s, sha256=entry["sha256"], agg=None)
+            async with self._io:
+                await _run(self.rounds.save, dict(r))
             self.metrics.rounds_closed.labels("aggregated").inc()
         self._agg = None
         self.metrics.round_open.set(0)

@@ -112,8 +112,10 @@ def test_fedavg_quorum_closes_round_with_reference_result(server: Server) -> Non
         ref = sum(ups[c][k].astype(np.float64) * ns[c] for c in CLIENTS) / total
         np.testing.assert_allclose(model[k], ref, rtol=0, atol=1e-6)
     assert server.client("c1").get_model()[0] == 1
-    closed = (server.manager.cfg.state_dir / "round.json").read_text()
-    assert '"id": 2' in closed  # next round is durable too
+    from fedmesh_fl.service.store import RoundStore
+
+    loaded = RoundStore(server.manager.cfg.state_dir).load()
+    assert loaded is not None and loaded[0]["id"] == 2 and loaded[0]["status"] == "open"  # next round is durable too
 
 
 def test_auth_errors(server: Server) -> None:
@@ -160,6 +162,7 @@ def test_late_and_future_rounds(server: Server) -> None:
     for i, c in enumerate(CLIENTS):
         server.client(c).submit(1, update(i), 1, 0)
     wait_version(server.client("c1"), 1)
+    server.client("c1").wait_for_round(after=1, timeout=5, poll=0.02)
     st, body = status_of(lambda: server.client("c1").submit(1, update(9), 1, 0))
     assert st == 410 and body["error"] == "late"
     st, body = status_of(lambda: server.client("c1").submit(5, update(9), 1, 1))

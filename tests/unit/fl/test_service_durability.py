@@ -91,7 +91,7 @@ def test_sigkill_mid_round_loses_no_accepted_update(cfg: Path) -> None:
     finally:
         s.kill()  # SIGKILL right after the 202s: they must already be durable
     state = cfg.parent / "state"
-    (state / ".round.json.999.tmp").write_text("torn")  # a stray temp file from a crashed writer
+    (state / ".round.ckpt.999.tmp").write_text("torn")  # a stray temp file from a crashed writer
     s = Proc(cfg)
     try:
         a = s.client("a")
@@ -100,7 +100,7 @@ def test_sigkill_mid_round_loses_no_accepted_update(cfg: Path) -> None:
         with pytest.raises(ServiceError) as ei:
             a.submit(1, ups["a"], ns["a"], 0)
         assert ei.value.status == 409 and ei.value.error == "duplicate"
-        assert not (state / ".round.json.999.tmp").exists()
+        assert not (state / ".round.ckpt.999.tmp").exists()
         s.client("c").submit(1, ups["c"], ns["c"], 0)
         a.wait_for_version(1, timeout=10, poll=0.05)
         version, data = a.get_model_bytes()

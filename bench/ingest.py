@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: the aggregation service vs. raw loopback transfer of the same bytes.
+
+    python bench/ingest.py [--quick] [--clients 8] [--floats 10000000]
+
+Everything runs on 127.0.0.1. Three receivers get the same bytes from the same sender threads
+(one thread and one TCP connection per client, all concurrent):
+
+* ``raw-socket``  -- a subprocess that ``recv_into``s a reused buffer and acks: the loopback floor;
+* ``aiohttp-sink``-- a subprocess aiohttp app that reads each body and discards it (framework floor);
+* ``service``     -- ``python -m fedmesh_fl.service`` with a FedAvg round whose quorum is the client
+                     count: full decode, validation, accumulation and a durable checkpoint per ack.
+
+Printed: updates/s, MB/s and the ratio service / raw (target >= 0.5; printed, never asserted);
+the round's own overhead = (new model version written - last update folded in) - aggregation time,
+from the service's round record; and the service's RSS growth while ingesting vs. the model size
+(FedAvg should stay O(model): global model + accumulator + at most ``ingest_slots`` bodies).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import numpy as np  # noqa: E402
+
+from fedmesh_fl import wire  # noqa: E402
+from fedmesh_fl.client import Client  # noqa: E402
+
+SINK = r"""
+import asyncio, socket, sys, threading
+mode = sys.argv[1]
+if mode == "raw":
+    srv = socket.create_server(("127.0.0.1", 0), backlog=64)
+    print(srv.getsockname()[1], flush=True)
+    def serve(conn):
+        buf = memoryview(bytearray(1 << 20))
+        hdr = b""
+        while len(hdr) < 8:
+            hdr += conn.recv(8 - len(hdr))
+        left = int.from_bytes(hdr, "little")
+        while left:
+            n = conn.recv_into(buf, min(left, len(buf)))
+            if not n:
+                break
+            left -= n
+        conn.sendall(b"ok")
+        conn.close()
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+else:
+    from aiohttp import web
+    async def sink(request):
+        n = 0
+        async for chunk in request.content.iter_any():
+            n += len(chunk)
+        return web.json_response({"bytes": n}, status=202)
+    async def main():
+        app = web.Application(client_max_size=1 << 31)
+        app.router.add_post("/v1/rounds/{rid}/updates", sink)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        print(site._server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
+    asyncio.run(main())
+"""
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop_evt = pid, _rss_kib(pid), threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_evt.wait(0.01):
+            try:
+                self.peak = max(self.peak, _rss_kib(self.pid))
+            except OSError:
+                return
+
+
+def _concurrent(n: int, fn: Callable[[int], Any]) -> float:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n + 1)
+
+    def go(i: int) -> None:
+        barrier.wait()
+        try:
+            fn(i)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join(300)
+    dt = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} sender(s) failed: {errors[0]!r}")
+    return dt
+
+
+def _sink(mode: str) -> tuple[subprocess.Popen[str], int]:
+    p = subprocess.Popen([sys.executable, "-c", SINK, mode], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    return p, int(p.stdout.readline())
+
+
+def _raw_send(port: int, payload: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as s:
+        s.sendall(len(payload).to_bytes(8, "little"))
+        s.sendall(payload)
+        assert s.recv(2) == b"ok"
+
+
+def _service(state: Path, n_clients: int, n_floats: int) -> tuple[subprocess.Popen[str], int, dict[str, str]]:
+    tokens = {f"c{i}": f"bench-token-{i}" for i in range(n_clients)}
+    cfg = {"host": "127.0.0.1", "port": 0, "state_dir": str(state / "state"),
+           "clients": {c: hashlib.sha256(t.encode()).hexdigest() for c, t in tokens.items()},
+           "init_spec": {"layers": {"w": [n_floats]}, "init": "zeros"},
+           "round": {"rule": "fedavg", "quorum": n_clients, "deadline_s": 600}, "auto_rounds": 1}
+    (state / "fl.json").write_text(json.dumps(cfg))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    p = subprocess.Popen([sys.executable, "-m", "fedmesh_fl.service", "--config", str(state / "fl.json")],
+                         stderr=subprocess.PIPE, text=True, env=env)
+    assert p.stderr is not None
+    for line in p.stderr:
+        rec = json.loads(line)
+        if rec["event"] == "listening":
+            threading.Thread(target=lambda: [None for _ in p.stderr or ()], daemon=True).start()
+            return p, int(rec["port"]), tokens
+    raise RuntimeError("service did not start")
+
+
+def run(quick: bool, n_clients: int = 8, n_floats: int | None = None) -> None:
+    n = n_floats or (1_000_000 if quick else 10_000_000)
+    vec = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    payload = bytes(wire.encode_update({"w": vec}, client="", round_id=1, base_version=0, num_samples=10))
+    mb = n_clients * len(payload) / 1e6
+    print(f"# ingest: {n_clients} concurrent clients x {n} float32 ({len(payload) / 1e6:.1f} MB each, "
+          f"{mb:.0f} MB total) over 127.0.0.1")
+    print(f"{'receiver':<14} {'seconds':>8} {'updates/s':>10} {'MB/s':>9}")
+    results = {}
+    for mode in ("raw", "aiohttp"):
+        proc, port = _sink(mode)
+        try:
+            if mode == "raw":
+                dt = _concurrent(n_clients, lambda i, port=port: _raw_send(port, payload))
+            else:
+                c = Client(f"http://127.0.0.1:{port}", "x", timeout=120)
+                dt = _concurrent(n_clients, lambda i, c=c: c.submit_payload(1, payload))
+        finally:
+            proc.kill()
+            proc.wait()
+        name = "raw-socket" if mode == "raw" else "aiohttp-sink"
+        results[name] = dt
+        print(f"{name:<14} {dt:8.3f} {n_clients / dt:10.1f} {mb / dt:9.0f}")
+    with tempfile.TemporaryDirectory(prefix="fedmesh-ingest-") as tmp:
+        proc, port, tokens = _service(Path(tmp), n_clients, n)
+        try:
+            clients = [Client(f"http://127.0.0.1:{port}", tokens[f"c{i}"], timeout=300) for i in range(n_clients)]
+            time.sleep(0.2)
+            rss0 = _rss_kib(proc.pid)
+            sampler = RssSampler(proc.pid)
+            sampler.start()
+            dt = _concurrent(n_clients, lambda i: clients[i].submit_payload(1, payload))
+            t_acked = time.perf_counter()
+            clients[0].wait_for_version(1, timeout=120, poll=0.005)
+            t_version = time.perf_counter()
+            sampler.stop_evt.set()
+            sampler.join()
+            info = clients[0].round_info()
+            _, model = clients[0].get_model()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    results["service"] = dt
+    print(f"{'service':<14} {dt:8.3f} {n_clients / dt:10.1f} {mb / dt:9.0f}")
+    ok = np.allclose(model["w"], vec, atol=1e-6)  # every client sent the same vector: the mean is that vector
+    print(f"ratio service/raw-socket = {results['raw-socket'] / dt:.2f}   "
+          f"service/aiohttp-sink = {results['aiohttp-sink'] / dt:.2f}   (target >= 0.50)")
+    agg_ms = 1000 * float(info["aggregation_s"])
+    span_ms = 1000 * (float(info["closed"]) - float(info["last_update_at"]))
+    print(f"round overhead (last update folded in -> v1 written, minus aggregation) = {span_ms - agg_ms:.1f} ms "
+          f"(aggregation {agg_ms:.1f} ms; client saw v1 {1000 * (t_version - t_acked):.1f} ms after its last ack)")
+    model_mib = n * 4 / 2**20
+    growth = (sampler.peak - rss0) / 1024
+    print(f"service RSS: {rss0 / 1024:.0f} MiB before ingest, peak {sampler.peak / 1024:.0f} MiB, "
+          f"growth {growth:.0f} MiB = {growth / model_mib:.1f} x model ({model_mib:.0f} MiB; "
+          f"{n_clients} updates = {n_clients * model_mib:.0f} MiB were received)   result {'OK' if ok else 'WRONG'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--floats", type=int)
+    a = ap.parse_args()
+    run(a.quick, a.clients, a.floats)
+
+
+if __name__ == "__main__":
+    main()
