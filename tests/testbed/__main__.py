@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="default")
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--layer", default="full", choices=["base", "full"])
+    p.add_argument("--inventory", type=Path, help="write the Ansible inventory here (default: .testbed/NAME/)")
+    p.add_argument("--groups", type=json.loads, default={},
+                   help='inventory groups as JSON, e.g. {"aggregator": ["node1"], "fl_clients": ["node2"]}')
     p.add_argument("--molecule-instance-config", type=Path,
                    help="also write Molecule's instance_config.yml (address/user/identity per node)")
     p = sub.add_parser("down")
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "gc":
         print(json.dumps({"removed": gc()}))
         return 0
-    tb = Testbed(args.name, nodes=getattr(args, "nodes", 0), layer=getattr(args, "layer", "full"))
+    tb = Testbed(args.name, nodes=getattr(args, "nodes", 0), layer=getattr(args, "layer", "full"),
+                 groups=getattr(args, "groups", None), inventory=getattr(args, "inventory", None))
     if args.cmd == "up":
         tb.up()
         if args.molecule_instance_config:

@@ -34,7 +34,8 @@ class Testbed:
     __test__ = False  # not a pytest test class
 
     def __init__(self, name: str = "default", nodes: int = 3, layer: str = "full",
-                 group_vars: dict | None = None, groups: dict[str, list[str]] | None = None) -> None:
+                 group_vars: dict | None = None, groups: dict[str, list[str]] | None = None,
+                 inventory: Path | None = None) -> None:
         self.name = name
         self.count = nodes
         self.layer = layer
@@ -42,7 +43,7 @@ class Testbed:
         self.network = f"{self.prefix}-net"
         self.state_dir = STATE_ROOT / name
         self.key_file = self.state_dir / "id_ed25519"
-        self.inventory = self.state_dir / "inventory.yml"
+        self.inventory = inventory or self.state_dir / "inventory.yml"
         self.group_vars = group_vars or {}
         self.groups = groups or {}
         self.nodes: dict[str, Node] = {}
