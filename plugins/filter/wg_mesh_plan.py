@@ -47,7 +47,8 @@ options:
     type: str
     default: wg0
   keys_var:
-    description: Name of a registered M(fedmesh.cluster.wireguard_key) result whose C(public_key) overrides O(current).
+    description:
+      - Name of a registered M(fedmesh.cluster.wireguard_key) result whose C(public_key) overrides O(current).
     type: str
   listen_port:
     description: Default listen port.
@@ -82,7 +83,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: C({hosts - {host - {address, interface_address, role, peers, psk_pairs, ...}}, hubs, edges, pending, leaving}).
+  description:
+    - C(hosts) maps each host to C(address), C(interface_address), C(listen_port), C(endpoint), C(role),
+      C(primary_hub), C(forwarding), C(peers), C(peer_names), C(psk_pairs) and C(rotate).
+    - C(hubs), C(edges), C(pending) (hosts without a key yet), C(leaving), C(addresses) and C(cidr).
   type: dict
 """
 
