@@ -50,11 +50,20 @@ deps: .build/apt.stamp $(VENV)/.stamp
 image: deps
 	$(PY) -m testbed image
 
+# Build the tarball, install it offline into a fresh folder, then swap the collection/ansible_collections
+# symlink atomically, so a playbook already running (another scenario, a second terminal) never sees
+# a half-installed collection.
 $(TARBALL): $(COLLECTION_SOURCES) | deps
-	@mkdir -p .build
-	$(BIN)/ansible-galaxy collection build --force --output-path .build . >/dev/null
-	rm -rf collection/ansible_collections
-	$(BIN)/ansible-galaxy collection install --offline --force -p collection $(TARBALL) >/dev/null
+	@mkdir -p .build/installed
+	@tmp=$$(mktemp -d .build/tarball.XXXX) && \
+	  $(BIN)/ansible-galaxy collection build --force --output-path $$tmp . >/dev/null && \
+	  mv -f $$tmp/*.tar.gz $(TARBALL) && rmdir $$tmp
+	@dest=.build/installed/$$(date +%s%N) && \
+	  ANSIBLE_COLLECTIONS_PATH=$$dest $(BIN)/ansible-galaxy collection install --offline --force -p $$dest $(TARBALL) >/dev/null && \
+	  if [ -d collection/ansible_collections ] && [ ! -L collection/ansible_collections ]; then rm -rf collection/ansible_collections; fi && \
+	  ln -sfn ../$$dest/ansible_collections collection/.ansible_collections.new && \
+	  mv -T collection/.ansible_collections.new collection/ansible_collections && \
+	  ls -1d .build/installed/* | head -n -5 | xargs -r rm -rf
 	@echo "built and installed $(TARBALL) into collection/"
 
 collection: $(TARBALL)
