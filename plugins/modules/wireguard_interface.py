@@ -16,6 +16,7 @@ description:
     differs. Peer changes, a new private key, O(listen_port) and O(fwmark) are applied live with
     C(wg syncconf), so existing tunnels stay up. O(addresses) and O(mtu) changes restart the unit.
   - If applying fails, the previous config is put back and re-applied, and the module fails.
+  - The C(fedmesh.cluster.wireguard_mesh) role builds a full mesh (with edge nodes behind NAT) on this module.
   - Check mode reports what would change (including the peers added, removed and changed) and changes
     nothing. Diff mode shows the config with private and preshared keys redacted.
 extends_documentation_fragment:
@@ -113,8 +114,6 @@ notes:
 seealso:
   - module: fedmesh.cluster.wireguard_key
   - module: fedmesh.cluster.wireguard_info
-  - role: fedmesh.cluster.wireguard_mesh
-    description: A full mesh (with NAT'd edge nodes) built on these modules.
 """
 
 EXAMPLES = r"""
@@ -194,7 +193,7 @@ peers_removed:
 peers_changed:
   description:
     - Peers whose settings changed, with before and after values per field. A changed preshared key is
-      reported as C(preshared_key: changed), never with its value.
+      reported as V(changed) under C(preshared_key), never with its value.
   returned: always
   type: list
   elements: dict

@@ -110,16 +110,15 @@ class Backend:
         unit = f"wg-quick@{interface}.service"
         if not self.has("systemctl"):
             return {"active": False, "enabled": False}
-        rc_a, _, _ = self.run(["systemctl", "is-active", "--quiet", unit])
-        rc_e, out_e, _ = self.run(["systemctl", "is-enabled", unit])
+        rc_a = self.run(["systemctl", "is-active", "--quiet", unit])[0]
+        rc_e, out_e = self.run(["systemctl", "is-enabled", unit])[:2]
         return {"active": rc_a == 0, "enabled": rc_e == 0 and out_e.strip() in ("enabled", "enabled-runtime")}
 
     def kernel_module_available(self) -> bool:
         if os.path.isdir("/sys/module/wireguard"):
             return True
         if self.has("modprobe"):
-            rc, _, _ = self.run(["modprobe", "-n", "-q", "wireguard"])
-            return rc == 0
+            return self.run(["modprobe", "-n", "-q", "wireguard"])[0] == 0
         return False
 
     # --- apply ------------------------------------------------------------------------------------------
@@ -142,8 +141,7 @@ class Backend:
     def wait_up(self, interface: str, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            rc, _, _ = self.run(["wg", "show", interface, "public-key"])
-            if rc == 0:
+            if self.run(["wg", "show", interface, "public-key"])[0] == 0:
                 return True
             time.sleep(0.2)
         return False

@@ -32,7 +32,6 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend 
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_=+.-]{1,15}$")
 
 
-
 class _Fail(Exception):
     pass
 
@@ -72,7 +71,7 @@ def _run(module: Any) -> None:
                               "peers_added": [], "peers_removed": [], "peers_changed": []}
 
     if p["state"] == "absent":
-        current, _ = _load(path)
+        current = _load(path)[0]
         exists = current is not None
         result["changed"] = exists or state["active"] or state["enabled"]
         if current is not None:

@@ -17,18 +17,14 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # type aliases only; modules also run on Python 3.8 nodes
-    IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from typing import Any
 
 
 class IpamError(ValueError):
     """Bad input or no room left; the message names the host, the variable and the fix."""
 
 
-def parse_cidr(cidr: Any, var: str = "fedmesh_wireguard_mesh_cidr") -> IPNetwork:
+def parse_cidr(cidr: Any, var: str = "fedmesh_wireguard_mesh_cidr") -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         net = ipaddress.ip_network(str(cidr).strip(), strict=True)
     except ValueError as exc:
@@ -37,7 +33,7 @@ def parse_cidr(cidr: Any, var: str = "fedmesh_wireguard_mesh_cidr") -> IPNetwork
     return net
 
 
-def usable_range(net: IPNetwork) -> tuple[int, int]:
+def usable_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
     """First usable address as an integer, and the number of usable addresses."""
     first, count = int(net.network_address), net.num_addresses
     if net.version == 4 and net.prefixlen < 31:
@@ -53,7 +49,8 @@ def slot_of(name: str, count: int) -> int:
     return int.from_bytes(digest[:16], "big") % count
 
 
-def _address(value: Any, net: IPNetwork, host: str, var: str) -> IPAddress:
+def _address(value: Any, net: ipaddress.IPv4Network | ipaddress.IPv6Network, host: str,
+             var: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
         addr = ipaddress.ip_interface(str(value).strip()).ip
     except ValueError:

@@ -29,8 +29,7 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")
 if TYPE_CHECKING:  # modules also run on Python 3.8 nodes: keep runtime-evaluated typing out
     from collections.abc import Callable
 
-    #: Runner signature: ``run(argv, data) -> (rc, stdout, stderr)``; ``data`` goes to the command's stdin.
-    Runner = Callable[[list[str], str | None], tuple[int, str, str]]
+# A runner is ``run(argv, data) -> (rc, stdout, stderr)``; ``data`` goes to the command's stdin.
 
 
 class KeyError_(ValueError):
@@ -108,7 +107,9 @@ _BASEPOINT = (9).to_bytes(32, "little")
 
 
 # --- public API -------------------------------------------------------------------------------------
-def generate_private_key(runner: Runner | None = None, prefer: str = "auto") -> str:
+def generate_private_key(
+    runner: Callable[[list[str], str | None], tuple[int, str, str]] | None = None, prefer: str = "auto"
+) -> str:
     """Return a new base64 private key (clamped, like ``wg genkey``)."""
     if prefer in ("auto", "cryptography") and HAS_CRYPTOGRAPHY:
         raw = X25519PrivateKey.generate().private_bytes(
@@ -131,7 +132,10 @@ def generate_preshared_key() -> str:
     return _b64(os.urandom(32))
 
 
-def public_key(private_key: str, runner: Runner | None = None, prefer: str = "auto") -> str:
+def public_key(
+    private_key: str, runner: Callable[[list[str], str | None], tuple[int, str, str]] | None = None,
+    prefer: str = "auto",
+) -> str:
     """Derive the base64 public key of a base64 private key. The private key goes on stdin if a command runs."""
     if not is_valid_key(private_key):
         raise KeyError_("the private key is not a base64-encoded 32-byte WireGuard key")

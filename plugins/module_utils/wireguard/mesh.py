@@ -42,7 +42,7 @@ def _endpoint(host: str, value: Any, port: int) -> str | None:
     if value.count(":") > 1:  # bare IPv6
         return f"[{value}]:{port}"
     if ":" in value:
-        h, _, p = value.partition(":")
+        h, p = value.split(":", 1)
         if not p.isdigit() or not 1 <= int(p) <= 65535 or not h:
             raise MeshError(f"host {host}: {PREFIX}endpoint={value!r} is not HOST or HOST:PORT")
         return value
@@ -83,7 +83,8 @@ def plan_mesh(nodes: Mapping[str, Mapping[str, Any]], cidr: Any, keepalive: int 
     for h in names:
         n = nodes[h]
         try:
-            port = int(n.get("listen_port") or 51820)
+            raw_port = n.get("listen_port")
+            port = 51820 if raw_port in (None, "") else int(raw_port)
         except (TypeError, ValueError):
             raise MeshError(f"host {h}: {PREFIX}listen_port={n.get('listen_port')!r} is not an integer") from None
         if not 1 <= port <= 65535:
@@ -139,22 +140,7 @@ def plan_mesh(nodes: Mapping[str, Mapping[str, Any]], cidr: Any, keepalive: int 
     pending = sorted(h for h in names if not nodes[h].get("public_key"))
     out: dict[str, Any] = {}
     for me in names:
-        peers: list[dict[str, Any]] = []
-
-        def add(peer: str, allowed: list[str], ka: int | None, me: str = me, peers: list = peers) -> None:
-            if not nodes[peer].get("public_key"):
-                return
-            entry = {
-                "name": peer,
-                "public_key": nodes[peer]["public_key"],
-                "endpoint": endpoints[peer],
-                "allowed_ips": allowed,
-                "persistent_keepalive": ka,
-            }
-            if psk_dir:
-                entry["preshared_key_file"] = "{}/{}.psk".format(psk_dir.rstrip("/"), peer)
-            peers.append(entry)
-
+        links: list[tuple[str, list[str], int | None]] = []  # (peer, allowed IPs, keepalive)
         if endpoints[me]:
             for other in reachable:
                 if other == me:
@@ -162,13 +148,21 @@ def plan_mesh(nodes: Mapping[str, Mapping[str, Any]], cidr: Any, keepalive: int 
                 allowed = [hostnet(other)]
                 if other in served and me not in hubs:
                     allowed += [hostnet(e) for e in served[other]]
-                add(other, allowed, None)
+                links.append((other, allowed, None))
             if me in hubs:
-                for e in edges:
-                    add(e, [hostnet(e)], None)
+                links.extend((e, [hostnet(e)], None) for e in edges)
         else:
             for hub in hubs:
-                add(hub, [str(net)] if primary[me] == hub else [hostnet(hub)], keepalive or None)
+                links.append((hub, [str(net)] if primary[me] == hub else [hostnet(hub)], keepalive or None))
+        peers: list[dict[str, Any]] = []
+        for peer, allowed, ka in links:
+            if not nodes[peer].get("public_key"):
+                continue  # not provisioned yet: listed in "pending"
+            entry = {"name": peer, "public_key": nodes[peer]["public_key"], "endpoint": endpoints[peer],
+                     "allowed_ips": allowed, "persistent_keepalive": ka}
+            if psk_dir:
+                entry["preshared_key_file"] = "{}/{}.psk".format(psk_dir.rstrip("/"), peer)
+            peers.append(entry)
         out[me] = {
             "address": addresses[me],
             "interface_address": f"{addresses[me]}/{net.prefixlen}",

@@ -6,10 +6,10 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import c
 
 
 def make_spec(keypair, n_peers: int = 2, psk: bool = True) -> dict:
-    priv, _ = keypair()
+    priv = keypair()[0]
     peers = []
     for i in range(n_peers):
-        _, pub = keypair()
+        pub = keypair()[1]
         peers.append({"public_key": pub, "name": f"n{i + 2}", "endpoint": f"n{i + 2}:51820",
                       "allowed_ips": [f"10.80.0.{i + 2}/32"], "persistent_keepalive": 25 if i == 0 else None,
                       "preshared_key": keys.generate_preshared_key() if psk else None})
@@ -44,8 +44,8 @@ def test_redacted_render_has_no_secret(keypair) -> None:
 
 
 def test_parse_accepts_wg_quick_variants(keypair) -> None:
-    priv, _ = keypair()
-    _, pub = keypair()
+    priv = keypair()[0]
+    pub = keypair()[1]
     text = f"""
 [interface]
 address = 10.0.0.1/24, fd00::1/64
@@ -68,7 +68,7 @@ PersistentKeepalive = off
 
 
 def test_malformed_file_errors_do_not_quote_secrets(keypair) -> None:
-    priv, _ = keypair()
+    priv = keypair()[0]
     with pytest.raises(config.ConfigError) as exc:
         config.parse_snapshot(f"PrivateKey = {priv}\n")
     assert priv not in str(exc.value)

@@ -35,7 +35,7 @@ def test_rfc7748_shared_secret_pure() -> None:
 
 @pytest.mark.parametrize("prefer", ["auto", "os"])
 def test_generated_keys_are_clamped_and_match_pure(prefer: str) -> None:
-    for _ in range(5):
+    for _attempt in range(5):
         priv = keys.generate_private_key(prefer=prefer)
         raw = base64.b64decode(priv)
         assert keys.is_valid_key(priv) and len(raw) == 32

@@ -133,7 +133,7 @@ class FakeNode:
         def dump(self, interface: str | None = None) -> dict:
             if not node.active or not os.path.exists(node.conf):
                 return {}
-            snap, _ = wgconfig.parse_snapshot(Path(node.conf).read_text())
+            snap = wgconfig.parse_snapshot(Path(node.conf).read_text())[0]
             return {"wg0": {"public_key": keys.public_key(snap["private_key"]), "listen_port": snap["listen_port"],
                             "fwmark": None, "peers": [{"public_key": k} for k in snap["peers"]]}}
 
@@ -193,7 +193,7 @@ def test_interface_check_run_check_run(tmp_path, capsys, node, secrets) -> None:
     assert r["changed"] and r["action"] == "started" and r["implementation"] == "userspace"
     assert node.calls == ["dropin", "systemctl start wg-quick@wg0.service", "systemctl enable wg-quick@wg0.service"]
     assert mode(node.conf) == 0o600 and mode(os.path.dirname(node.conf)) == 0o700
-    written, _ = wgconfig.parse_snapshot(Path(node.conf).read_text())
+    written = wgconfig.parse_snapshot(Path(node.conf).read_text())[0]
     assert written["private_key"] == secrets["priv"]
     assert {p["preshared_key"] for p in written["peers"].values()} == {p["_psk"] for p in secrets["peers"]}
     assert r["public_key"] == keys.public_key(secrets["priv"])

@@ -8,10 +8,10 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.plan imp
 
 
 def base(keypair) -> dict:
-    priv, _ = keypair()
+    priv = keypair()[0]
     peers = []
     for i in range(3):
-        _, pub = keypair()
+        pub = keypair()[1]
         peers.append({"public_key": pub, "name": f"n{i}", "endpoint": f"n{i}:51820",
                       "allowed_ips": [f"10.80.0.{i + 10}/32"], "preshared_key": keys.generate_preshared_key()})
     return config.normalize({"addresses": ["10.80.0.1/24"], "listen_port": 51820, "private_key": priv,
@@ -37,7 +37,7 @@ def test_peer_added_removed_changed_are_syncconf_only(keypair) -> None:
     des = copy.deepcopy(cur)
     removed = sorted(des["peers"])[0]
     del des["peers"][removed]
-    _, new = keypair()
+    new = keypair()[1]
     des["peers"][new] = {"name": "new", "preshared_key": None, "endpoint": None, "allowed_ips": ["10.80.0.99/32"],
                          "persistent_keepalive": None}
     changed = sorted(des["peers"])[-1] if sorted(des["peers"])[-1] != new else sorted(des["peers"])[0]
