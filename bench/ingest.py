@@ -72,7 +72,7 @@ else:
     async def main():
         app = web.Application(client_max_size=1 << 31)
         app.router.add_post("/v1/rounds/{rid}/updates", sink)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, read_bufsize=1 << 20)  # same as the service
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -171,11 +171,15 @@ def run(quick: bool, n_clients: int = 8, n_floats: int | None = None) -> None:
     for mode in ("raw", "aiohttp"):
         proc, port = _sink(mode)
         try:
-            if mode == "raw":
-                dt = _concurrent(n_clients, lambda i, port=port: _raw_send(port, payload))
-            else:
-                c = Client(f"http://127.0.0.1:{port}", "x", timeout=120)
-                dt = _concurrent(n_clients, lambda i, c=c: c.submit_payload(1, payload))
+            c = Client(f"http://127.0.0.1:{port}", "x", timeout=120)
+
+            def send(i: int, mode: str = mode, port: int = port, c: Client = c) -> None:
+                if mode == "raw":
+                    _raw_send(port, payload)
+                else:
+                    c.submit_payload(1, payload)
+
+            dt = _concurrent(n_clients, send)
         finally:
             proc.kill()
             proc.wait()

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import json
 import ssl
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_protocol
 
 from .. import wire
 from .config import Config, ConfigError, parse_round
@@ -22,6 +23,14 @@ try:  # aiohttp >= 3.9 has typed app keys; Debian 12's 3.8 uses plain strings
 except AttributeError:  # pragma: no cover - old aiohttp
     MANAGER, METRICS = "manager", "metrics"
 JSON_LIMIT = 1 << 20
+#: Stream buffer per connection (aiohttp's default 64 KiB pauses the socket every 128 KiB of body).
+READ_BUFSIZE = 1 << 20
+
+
+def server_kwargs() -> dict[str, Any]:
+    """Extra AppRunner/Server arguments the installed aiohttp understands."""
+    params = inspect.signature(web_protocol.RequestHandler.__init__).parameters
+    return {"read_bufsize": READ_BUFSIZE} if "read_bufsize" in params else {}
 
 
 def _json(status: int, body: dict[str, Any], **headers: str) -> web.Response:
@@ -257,7 +266,7 @@ async def start(cfg: Config) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner (call ``await runner.cleanup()``) and the bound port."""
     set_level(cfg.log_level)
     app = make_app(cfg)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **server_kwargs())
     await runner.setup()
     ctx = ssl_context(cfg)
     site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=ctx, backlog=128)

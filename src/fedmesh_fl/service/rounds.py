@@ -76,11 +76,11 @@ class Manager:
         self._lost: list[tuple[int, int]] = []
         self._io = asyncio.Lock()  # orders writes of round.ckpt (a checkpoint writes outside self._lock)
         self.version = -1
-        self.model_bytes = b""
+        self.model_bytes: bytes | bytearray = b""
         self.model_sha = ""
 
     # ---------------------------------------------------------------- start / model
-    def _set_model(self, entry: dict[str, Any], data: bytes, state: dict[str, np.ndarray] | None) -> None:
+    def _set_model(self, entry: dict[str, Any], data: bytes | bytearray, state: dict[str, np.ndarray] | None) -> None:
         self.global_model = dict(wire.decode_model(data)[1])
         self.server_state = state
         self.version, self.model_sha, self.model_bytes = int(entry["version"]), str(entry["sha256"]), data
@@ -96,6 +96,7 @@ class Manager:
         sd.mkdir(parents=True, exist_ok=True)
         self.models, self.rounds = ModelStore(sd), RoundStore(sd)
         latest = self.models.latest()
+        data: bytes | bytearray
         if latest is None:
             entry, data = self.models.add(0, initial_layers(self.cfg), None, None)
             log("info", "model_initialized", version=0, sha256=entry["sha256"])
@@ -187,15 +188,21 @@ class Manager:
         return await self._guard(self._apply(client, round_id, p))
 
     async def finish(self, client: str, round_id: int, seq: int, num_samples: int | None = None) -> dict[str, Any]:
-        """Wait until update ``seq`` is durable, then account for it (and close the round at quorum)."""
+        """Wait until update ``seq`` is durable, then account for it (and close the round at quorum).
+
+        When the applied updates reach the quorum the round is closed right away: the new model
+        version (written durably before the round is marked closed) covers them, so no separate
+        checkpoint is written for the last ones.
+        """
+        r = self.round
+        if r is not None and r["id"] == round_id and r["status"] == "open" and len(r["accepted"]) >= r["quorum"]:
+            self._spawn(self.close_round("quorum", only_round=round_id))
         await self._wait_durable(seq)
         r = self.round
         assert r is not None
         self.metrics.updates_accepted.inc()
         count = len(r["accepted"]) if r["id"] == round_id else None
         log("info", "update_accepted", round=round_id, client=client, num_samples=num_samples, count=count)
-        if r["id"] == round_id and r["status"] == "open" and len(r["accepted"]) >= r["quorum"]:
-            self._spawn(self.close_round("quorum", only_round=round_id))
         return {"round": round_id, "client": client, "accepted": True, "count": count}
 
     async def _apply(self, client: str, round_id: int, p: wire.Payload) -> int:
@@ -240,7 +247,12 @@ class Manager:
             await asyncio.shield(self._ckpt)
 
     async def _checkpoint(self) -> None:
-        """Make every applied update durable: copy the snapshot under the lock, write it outside."""
+        """Make every applied update durable.
+
+        Under the lock the snapshot is written to a temp file (that write is the only copy of the
+        live accumulator); the slow part -- fsync, rename, directory fsync -- runs after the lock is
+        released, so updates keep being folded in meanwhile. ``self._io`` keeps writers in order.
+        """
         await self._lock.acquire()
         locked = True
         try:
@@ -252,12 +264,12 @@ class Manager:
             try:
                 agg_meta, arrays = agg.snapshot()
                 meta["agg"] = agg_meta
-                copies = await _run(lambda: {k: np.array(v, copy=True) for k, v in arrays.items()})
                 await self._io.acquire()
-                self._lock.release()  # updates keep being folded in while the checkpoint is written
-                locked = False
                 try:
-                    await _run(self.rounds.save, meta, copies)
+                    tmp = await _run(self.rounds.prepare, meta, arrays)
+                    self._lock.release()
+                    locked = False
+                    await _run(self.rounds.commit, tmp)
                 finally:
                     self._io.release()
             except Exception as e:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -29,22 +30,43 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes | bytearray | memoryview | Callable[[IO[bytes]], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+_tmp_seq = itertools.count()
+
+
+def write_temp(path: Path, data: bytes | bytearray | memoryview | Callable[[IO[bytes]], None]) -> Path:
+    """Step 1 of an atomic write: a unique temp file next to ``path`` (written, not yet fsynced)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_tmp_seq)}{TMP_SUFFIX}")
     try:
         with open(tmp, "wb") as f:
             if callable(data):
                 data(f)
             else:
                 f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def commit_temp(tmp: Path, path: Path) -> None:
+    """Step 2: fsync the temp file, rename it over ``path``, fsync the directory."""
+    try:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: bytes | bytearray | memoryview | Callable[[IO[bytes]], None]) -> None:
+    commit_temp(write_temp(path, data), path)
 
 
 def atomic_json(path: Path, obj: Any) -> None:
@@ -93,7 +115,7 @@ class ModelStore:
     def latest(self) -> dict[str, Any] | None:
         return self.entries[-1] if self.entries else None
 
-    def read(self, version: int) -> bytes:
+    def read(self, version: int) -> bytes | bytearray:
         p = self.path(version)
         if p is None:
             raise KeyError(version)
@@ -108,8 +130,8 @@ class ModelStore:
         return load_npz(p) if p.exists() else None
 
     def add(self, version: int, layers: dict[str, np.ndarray], round_id: int | None,
-            server_state: dict[str, np.ndarray] | None) -> tuple[dict[str, Any], bytes]:
-        data = bytes(wire.encode_model(layers, version=version, round=round_id))
+            server_state: dict[str, np.ndarray] | None) -> tuple[dict[str, Any], bytearray]:
+        data = wire.encode_model(layers, version=version, round=round_id)  # served as is: no extra copy
         name = f"v{version}.fmw"
         atomic_write(self.dir / name, data)
         if server_state:
@@ -149,7 +171,8 @@ class RoundStore:
             arrays = {name: np.lib.format.read_array(f, allow_pickle=False) for name in names}
         return meta, arrays
 
-    def save(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
+    def prepare(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Path:
+        """Write a temp checkpoint (copies the arrays into the page cache); :meth:`commit` makes it durable."""
         arrays = arrays or {}
         head = json.dumps(dict(meta, arrays=list(arrays)), sort_keys=True).encode()
 
@@ -158,4 +181,10 @@ class RoundStore:
             for a in arrays.values():
                 np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
 
-        atomic_write(self.path, write)
+        return write_temp(self.path, write)
+
+    def commit(self, tmp: Path) -> None:
+        commit_temp(tmp, self.path)
+
+    def save(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
+        self.commit(self.prepare(meta, arrays))
