@@ -94,7 +94,7 @@ class Client:
         return self._json("GET", "/v1/round")
 
     def list_models(self) -> list[dict[str, Any]]:
-        return self._json("GET", "/v1/models")["models"]
+        return self._json("GET", "/v1/models")
 
     def get_model_bytes(self, version: int | None = None) -> tuple[int, bytes]:
         path = "/v1/model" if version is None else f"/v1/models/{int(version)}"

@@ -12,9 +12,10 @@ from aiohttp import web, web_protocol
 
 from .. import wire
 from .config import Config, ConfigError, parse_round
-from .logs import log, set_level
+from .errors import ApiError
+from .logs import install, log, set_level
 from .metrics import Metrics
-from .rounds import ApiError, Manager
+from .rounds import Manager
 
 MANAGER: web.AppKey[Manager] | str
 try:  # aiohttp >= 3.9 has typed app keys; Debian 12's 3.8 uses plain strings
@@ -104,7 +105,7 @@ async def model_latest(request: web.Request) -> web.Response:
 async def models_list(request: web.Request) -> web.Response:
     m = request.app[MANAGER]
     items = [{k: e.get(k) for k in ("version", "sha256", "created", "round", "bytes")} for e in m.models.entries]
-    return _json(200, {"models": items, "latest": m.version})
+    return web.Response(body=json.dumps(items).encode(), content_type="application/json")
 
 
 async def model_version(request: web.Request) -> web.StreamResponse:
@@ -265,6 +266,7 @@ def ssl_context(cfg: Config) -> ssl.SSLContext | None:
 async def start(cfg: Config) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner (call ``await runner.cleanup()``) and the bound port."""
     set_level(cfg.log_level)
+    install()
     app = make_app(cfg)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, **server_kwargs())
     await runner.setup()

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -20,45 +19,18 @@ import numpy as np
 from .. import wire
 from ..core import RULES, ModelSpec, UpdateRejected, make_round, restore_round
 from .config import Config, RoundDefaults
+from .errors import ApiError
 from .logs import log
 from .metrics import Metrics
-from .store import ModelStore, RoundStore, load_npz
+from .store import ModelStore, RoundStore, initial_layers
 
 T = TypeVar("T")
 HEADER_ROOM = 64 * 1024
 _PRIVATE = ("agg", "seq")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, **self.extra}
-
-
 async def _run(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
-
-
-def initial_layers(cfg: Config) -> dict[str, np.ndarray]:
-    if cfg.initial_model:
-        p = Path(cfg.initial_model)
-        if p.suffix == ".npz":
-            return {k: np.asarray(v, np.float32) for k, v in load_npz(p).items()}
-        return dict(wire.decode_model(p.read_bytes())[1])
-    if not cfg.init_spec:
-        raise ValueError("state_dir has no model and neither 'initial_model' nor 'init_spec' is configured")
-    s = cfg.init_spec
-    rng = np.random.default_rng(int(s.get("seed", 0)))
-    normal = s.get("init", "zeros") == "normal"
-    out = {}
-    for name, dims in s["layers"].items():
-        shape = tuple(int(d) for d in dims)
-        out[name] = (rng.standard_normal(shape) * float(s.get("scale", 0.01)) if normal
-                     else np.zeros(shape)).astype(np.float32)
-    return out
 
 
 class Manager:

@@ -18,6 +18,7 @@ from typing import IO, Any
 import numpy as np
 
 from .. import wire
+from .config import Config
 
 TMP_SUFFIX = ".tmp"
 
@@ -188,3 +189,22 @@ class RoundStore:
 
     def save(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
         self.commit(self.prepare(meta, arrays))
+
+
+def initial_layers(cfg: Config) -> dict[str, np.ndarray]:
+    if cfg.initial_model:
+        p = Path(cfg.initial_model)
+        if p.suffix == ".npz":
+            return {k: np.asarray(v, np.float32) for k, v in load_npz(p).items()}
+        return dict(wire.decode_model(p.read_bytes())[1])
+    if not cfg.init_spec:
+        raise ValueError("state_dir has no model and neither 'initial_model' nor 'init_spec' is configured")
+    s = cfg.init_spec
+    rng = np.random.default_rng(int(s.get("seed", 0)))
+    normal = s.get("init", "zeros") == "normal"
+    out = {}
+    for name, dims in s["layers"].items():
+        shape = tuple(int(d) for d in dims)
+        out[name] = (rng.standard_normal(shape) * float(s.get("scale", 0.01)) if normal
+                     else np.zeros(shape)).astype(np.float32)
+    return out

@@ -238,3 +238,30 @@ def test_concurrent_submissions_group_commit(server: Server) -> None:
     _, model = server.client("c1").get_model(1)
     ref = sum(update(i)["w"].astype(np.float64) * (1 + i) for i in range(3)) / 6
     np.testing.assert_allclose(model["w"], ref, atol=1e-6)
+
+
+def test_tls_when_cert_and_key_are_given(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl CLI not available")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    s = Server(make_config(tmp_path / "st", tls_cert=str(cert), tls_key=str(key)))
+    try:
+        c = Client(f"https://127.0.0.1:{s.port}", "tok-c1", ca_file=str(cert), timeout=10)
+        assert c.health()["status"] == "ok"
+        assert c.submit(1, update(0), 2, 0)["accepted"]
+        import http.client
+
+        with pytest.raises((OSError, http.client.HTTPException)):  # no plain HTTP; an unknown CA is refused
+            Client(f"http://127.0.0.1:{s.port}", "tok-c1", timeout=5).health()
+        import ssl
+
+        with pytest.raises(ssl.SSLError):
+            Client(f"https://127.0.0.1:{s.port}", "tok-c1", timeout=5).health()
+    finally:
+        s.stop()
