@@ -1,0 +1,166 @@
+"""fedmesh.cluster WireGuard modules and the wireguard_mesh role on real test-bed nodes (userspace WireGuard).
+
+One test bed for the module; the tests build on each other in file order: converge, -vvv secrecy, adding a
+node under load, --limit, key rotation, removing a node.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import time
+from pathlib import Path
+
+import pytest
+from conftest import converge_cycle, play
+from testbed import Testbed
+
+pytestmark = pytest.mark.testbed
+
+REPO = Path(__file__).resolve().parents[2]
+CONVERGE = str(REPO / "molecule" / "wireguard" / "converge.yml")
+MODULES = str(Path(__file__).parent / "wireguard" / "modules.yml")
+
+
+@pytest.fixture(scope="module")
+def tb(testbed_factory) -> Testbed:
+    return testbed_factory("wireguard", nodes=3, groups={"mesh": [f"node{i}" for i in range(1, 6)]})
+
+
+def sh(tb: Testbed, node: str, cmd: str) -> str:
+    return tb.exec(node, cmd).stdout.strip()
+
+
+def mesh_address(tb: Testbed, node: str) -> str:
+    return sh(tb, node, "ip -4 -o addr show dev wg0 | awk '{print $4}' | cut -d/ -f1")
+
+
+def peers(tb: Testbed, node: str) -> set[str]:
+    return set(sh(tb, node, "wg show wg0 peers").split())
+
+
+def public_key(tb: Testbed, node: str) -> str:
+    return sh(tb, node, "wg show wg0 public-key")
+
+
+def assert_full_mesh(tb: Testbed) -> None:
+    names = sorted(tb.nodes)
+    keys = {n: public_key(tb, n) for n in names}
+    addrs = {n: mesh_address(tb, n) for n in names}
+    assert len(set(addrs.values())) == len(names)
+    for n in names:
+        assert peers(tb, n) == {keys[o] for o in names if o != n}, f"{n} peers"
+        for o in names:
+            if o != n:
+                res = tb.exec(n, f"ping -c 2 -W 2 {addrs[o]}", check=False)
+                assert res.returncode == 0, f"{n} cannot reach {o} ({addrs[o]}): {res.stdout}"
+
+
+def secrets(tb: Testbed) -> list[str]:
+    found = []
+    for n in tb.nodes:
+        out = sh(tb, n, "cat /etc/wireguard/wg0.key /etc/wireguard/fedmesh-psk/*.psk 2>/dev/null")
+        found += [line.strip() for line in out.splitlines() if line.strip()]
+    return found
+
+
+def test_module_level_check_run_check_run(tb: Testbed) -> None:
+    first_check, run, _, _ = converge_cycle(tb, MODULES)
+    assert first_check.changed("node1") >= 1 and run.changed("node1") >= 1
+    assert sh(tb, "node1", "stat -c %a /etc/wireguard/wgt.conf /etc/wireguard/wgt.key") == "600\n600"
+    assert sh(tb, "node1", "systemctl is-enabled wg-quick@wgt") == "enabled"
+    res = play(tb, MODULES, extra_vars={"__it_absent": True})
+    assert res.rc == 0
+
+
+def test_mesh_converges_idempotent_and_checkable(tb: Testbed) -> None:
+    converge_cycle(tb, CONVERGE)
+    assert_full_mesh(tb)
+    for n in tb.nodes:
+        assert sh(tb, n, "stat -c %a /etc/wireguard/wg0.conf /etc/wireguard/wg0.key /etc/wireguard/fedmesh-psk") \
+            == "600\n600\n700"
+        # every pair shares one preshared key, stored on the two nodes only
+        for o in tb.nodes:
+            if o != n:
+                assert sh(tb, n, f"cat /etc/wireguard/fedmesh-psk/{o}.psk") == \
+                    sh(tb, o, f"cat /etc/wireguard/fedmesh-psk/{n}.psk")
+
+
+def test_no_secret_in_verbose_output(tb: Testbed) -> None:
+    res = play(tb, CONVERGE, verbosity=3, diff=True).assert_ok()
+    found = secrets(tb)
+    assert len(found) >= 3 * 3  # 3 private keys + 2 PSK files per node
+    for s in found:
+        for form in (s, base64.b64encode((s + "\n").encode()).decode(), base64.b64encode(s.encode()).decode()):
+            assert form not in res.output, "a secret appears in the -vvv output"
+
+
+def test_add_node_keeps_existing_tunnels_up(tb: Testbed) -> None:
+    target = mesh_address(tb, "node2")
+    tb.exec("node1", f"setsid nohup ping -i 0.2 -W 1 {target} > /tmp/ping.log 2>&1 < /dev/null & "
+                     "echo $! > /tmp/ping.pid")
+    new = tb.add_node()
+    assert new == "node4"
+    play(tb, CONVERGE).assert_ok()
+    time.sleep(1)
+    tb.exec("node1", "kill -INT $(cat /tmp/ping.pid)")
+    time.sleep(1)
+    log = sh(tb, "node1", "cat /tmp/ping.log")
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", log)
+    assert m, log
+    sent, received = int(m[1]), int(m[2])
+    assert sent >= 20 and sent - received <= 3, f"lost {sent - received} of {sent} packets during the converge"
+    assert_full_mesh(tb)
+
+
+def test_limit_run_keeps_every_peer(tb: Testbed) -> None:
+    before = {n: peers(tb, n) for n in tb.nodes}
+    conf_before = {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes}
+    res = play(tb, CONVERGE, limit="node2").assert_ok()
+    assert set(res.stats) == {"node2"} and res.changed() == 0
+    assert {n: peers(tb, n) for n in tb.nodes} == before
+    assert {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes} == conf_before
+    assert_full_mesh(tb)
+
+
+def test_rotation_under_limit_is_refused_before_any_change(tb: Testbed) -> None:
+    key_before = sh(tb, "node3", "md5sum /etc/wireguard/wg0.key")
+    res = play(tb, CONVERGE, limit="node3", extra_vars={"fedmesh_wireguard_mesh_rotate_keys": ["node3"]})
+    assert res.rc != 0 and "rotate_keys needs every mesh host in the play" in res.output
+    assert sh(tb, "node3", "md5sum /etc/wireguard/wg0.key") == key_before
+
+
+def test_bad_input_fails_before_any_change(tb: Testbed) -> None:
+    confs = {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes}
+    res = play(tb, CONVERGE, extra_vars={"fedmesh_wireguard_mesh_cidr": "10.99.0.0/30"})
+    assert res.rc != 0 and "usable addresses but the mesh has 4 hosts" in res.output
+    assert res.changed() == 0
+    assert {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes} == confs
+
+
+def test_key_rotation_updates_every_peer(tb: Testbed) -> None:
+    old = public_key(tb, "node3")
+    started = int(sh(tb, "node1", "date +%s"))
+    play(tb, CONVERGE, extra_vars={"fedmesh_wireguard_mesh_rotate_keys": ["node3"]}).assert_ok()
+    new = public_key(tb, "node3")
+    assert new != old
+    for n in tb.nodes:
+        if n != "node3":
+            assert new in peers(tb, n) and old not in peers(tb, n)
+    assert_full_mesh(tb)  # pings drive fresh handshakes with the new key
+    for n in tb.nodes:
+        if n != "node3":
+            dump = sh(tb, n, "wg show wg0 latest-handshakes")
+            hs = dict(line.split("\t") for line in dump.splitlines())
+            assert int(hs[new]) >= started, f"{n} has no handshake with node3's new key"
+    res = play(tb, CONVERGE).assert_ok()
+    assert res.changed() == 0
+
+
+def test_remove_node_drops_it_everywhere(tb: Testbed) -> None:
+    gone = public_key(tb, "node4")
+    tb.remove_node("node4")
+    play(tb, CONVERGE).assert_ok()
+    for n in tb.nodes:
+        assert gone not in peers(tb, n)
+        assert sh(tb, n, "ls /etc/wireguard/fedmesh-psk").split() == sorted(f"{o}.psk" for o in tb.nodes if o != n)
+    assert_full_mesh(tb)
