@@ -6,6 +6,7 @@ fsync of the directory. Readers therefore see either the old or the new file, ne
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import itertools
 import json
@@ -27,6 +28,9 @@ def _fsync_dir(d: Path) -> None:
     fd = os.open(d, os.O_RDONLY)
     try:
         os.fsync(fd)
+    except OSError as e:  # some FUSE/network filesystems refuse fsync on a directory
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
     finally:
         os.close(fd)
 
