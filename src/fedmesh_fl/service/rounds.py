@@ -309,7 +309,7 @@ class Manager:
         except (TypeError, ValueError) as e:
             raise ApiError(400, "bad_params", f"rule {d.rule!r} rejected its parameters: {e}") from None
         now = time.time()
-        rid = (self.round["id"] if self.round else 0) + 1
+        rid = self._next_round_id()
         r: dict[str, Any] = {
             "id": rid, "status": "open", "rule": d.rule, "params": d.params, "quorum": d.quorum,
             "deadline_s": d.deadline_s, "deadline": now + d.deadline_s, "min_at_deadline": d.min_at_deadline,
@@ -327,9 +327,14 @@ class Manager:
             base_version=self.version)
         return self.public_round()
 
+    def _next_round_id(self) -> int:
+        """One past every round id seen (round.ckpt and the model index), so ids never repeat."""
+        seen = [self.round["id"]] if self.round else []
+        seen += [int(e["round"]) for e in self.models.entries if e.get("round") is not None]
+        return max(seen, default=0) + 1
+
     async def _maybe_auto_open(self) -> None:
-        nxt = (self.round["id"] if self.round else 0) + 1
-        if nxt <= self.cfg.auto_rounds:
+        if self._next_round_id() <= self.cfg.auto_rounds:
             await self._open_locked(self.cfg.round)
 
     async def close_round(self, reason: str, only_round: int | None = None) -> dict[str, Any]:
