@@ -122,3 +122,62 @@ def test_sigkill_mid_round_loses_no_accepted_update(cfg: Path) -> None:
         assert s.client("a").get_model_bytes()[1] == data
     finally:
         s.kill()
+
+
+def test_crash_between_model_write_and_round_close_is_recovered(tmp_path: Path) -> None:
+    from test_service import Server, make_config, update
+
+    from fedmesh_fl.service.store import RoundStore
+
+    cfg = make_config(tmp_path / "st", auto_rounds=1)
+    s = Server(cfg)
+    try:
+        for i, c in enumerate(("c1", "c2")):
+            s.client(c).submit(1, update(i), 1, 0)
+        store = RoundStore(s.manager.cfg.state_dir)
+        before_close = store.load()  # round 1 open with 2 durable updates
+        s.client("c3").submit(1, update(2), 1, 0)
+        s.client("c1").wait_for_version(1, timeout=10, poll=0.02)
+    finally:
+        s.stop()
+    assert before_close is not None
+    store.save(*before_close)  # as if killed after v1 + index were written, before round.ckpt said closed
+    s = Server(cfg)
+    try:
+        info = s.client("c1").round_info()
+        assert info["id"] == 1 and info["status"] == "closed" and info["version"] == 1
+        assert s.client("c1").get_model()[0] == 1
+    finally:
+        s.stop()
+
+
+def test_failed_checkpoint_answers_503_and_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_service import Server, make_config, update
+
+    from fedmesh_fl.service import store
+
+    s = Server(make_config(tmp_path / "st"))
+    try:
+        s.client("c1").submit(1, update(0), 1, 0)
+        real = store.RoundStore.commit
+        calls = {"n": 0}
+
+        def failing(self: store.RoundStore, tmp: Path) -> None:
+            calls["n"] += 1
+            tmp.unlink()
+            raise OSError("disk full")
+
+        monkeypatch.setattr(store.RoundStore, "commit", failing)
+        with pytest.raises(ServiceError) as ei:
+            s.client("c2").submit(1, update(1), 1, 0)
+        assert ei.value.status == 503 and calls["n"] == 1
+        assert s.client("c2").round_info()["accepted_clients"] == ["c1"]
+        monkeypatch.setattr(store.RoundStore, "commit", real)
+        assert s.client("c2").submit(1, update(1), 1, 0)["accepted"]  # not a duplicate: it was rolled back
+        s.client("c3").submit(1, update(2), 1, 0)
+        s.client("c1").wait_for_version(1, timeout=10, poll=0.02)
+        _, model = s.client("c1").get_model()
+        ref = sum(update(i)["w"].astype(np.float64) for i in range(3)) / 3
+        np.testing.assert_allclose(model["w"], ref, atol=1e-6)
+    finally:
+        s.stop()
