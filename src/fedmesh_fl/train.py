@@ -128,7 +128,11 @@ def run_client(url: str, token_file: str, data_file: str, rounds: int = 5, *, ep
     history: list[dict[str, Any]] = []
     last_round = 0
     for i in range(rounds):
-        info = c.wait_for_round(after=last_round, timeout=wait_s)
+        try:
+            info = c.wait_for_round(after=last_round, timeout=wait_s)
+        except TimeoutError as e:
+            print(json.dumps({"event": "stopped", "reason": str(e)}), file=sys.stderr, flush=True)
+            break
         version, global_model = c.get_model()
         new, n = local_train(global_model, X, y, epochs=epochs, lr=lr, batch=batch, seed=seed + i)
         if poison_mode:

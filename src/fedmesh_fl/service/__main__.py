@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import traceback
 
 from .app import start
 from .config import ConfigError, load_config
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, OSError) as e:
         log("error", "startup_failed", error=str(e))
         return 2
+    except Exception as e:  # anything else: still one JSON line, not a bare traceback
+        log("error", "crashed", error=repr(e), traceback=traceback.format_exc()[-4000:])
+        return 1
 
 
 if __name__ == "__main__":

@@ -76,6 +76,13 @@ class Manager:
             entry, data = latest, self.models.read(latest["version"])
         self._set_model(entry, data, self.models.server_state(entry["version"]))
         self.spec = ModelSpec.of(self.global_model)
+        d = self.cfg.round
+        if d.rule not in RULES:
+            raise ValueError(f"config 'round.rule': unknown rule {d.rule!r}; known rules: {', '.join(RULES)}")
+        try:  # fail at start, not at the first auto-opened round
+            make_round(d.rule, self.spec, self.global_model, self.server_state, **d.params)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"config 'round.params' rejected by rule {d.rule!r}: {e}") from None
         loaded = self.rounds.load()
         if loaded is not None:
             r, arrays = loaded

@@ -181,3 +181,20 @@ def test_failed_checkpoint_answers_503_and_changes_nothing(tmp_path: Path, monke
         np.testing.assert_allclose(model["w"], ref, atol=1e-6)
     finally:
         s.stop()
+
+
+def test_bad_config_fails_at_start_with_one_json_line(tmp_path: Path) -> None:
+    c = {"state_dir": str(tmp_path / "s"), "clients": {"a": _h("x")}, "port": 0,
+         "init_spec": {"layers": {"w": [2]}}, "round": {"rule": "fedavg", "params": {"nope": 1}}}
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(c))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    r = subprocess.run([sys.executable, "-m", "fedmesh_fl.service", "--config", str(p)], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    last = json.loads(r.stderr.strip().splitlines()[-1])
+    assert last["event"] == "startup_failed" and "nope" in last["error"]
+    p.write_text(json.dumps(dict(c, clients={"a": "not-a-hash"})))
+    r = subprocess.run([sys.executable, "-m", "fedmesh_fl.service", "--config", str(p)], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "SHA-256" in json.loads(r.stderr.strip().splitlines()[-1])["error"]
