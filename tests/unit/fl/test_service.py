@@ -265,3 +265,28 @@ def test_tls_when_cert_and_key_are_given(tmp_path: Path) -> None:
             Client(f"https://127.0.0.1:{s.port}", "tok-c1", timeout=5).health()
     finally:
         s.stop()
+
+
+def test_fedbuff_accepts_stale_updates_against_their_base_model(tmp_path: Path) -> None:
+    s = Server(make_config(tmp_path / "st", round={"rule": "fedbuff", "quorum": 1, "deadline_s": 60,
+                                                   "max_staleness": 1}, auto_rounds=3))
+    try:
+        c1, c2 = s.client("c1"), s.client("c2")
+        _, v0 = c1.get_model()
+        c1.submit(1, update(0), 1, 0)
+        wait_version(c1, 1)
+        c1.wait_for_round(after=1, timeout=5, poll=0.02)
+        _, v1 = c1.get_model()
+        x = update(1)
+        assert c2.submit(2, x, 1, 0)["accepted"]  # trained on v0, one version behind: allowed, staleness 1
+        wait_version(c1, 2)
+        _, v2 = c1.get_model(2)
+        # fedbuff applies the client's delta against the model it trained on, damped by (1 + staleness)^-0.5
+        for k in SHAPES:
+            expect = v1[k] + (x[k] - v0[k]) / np.sqrt(2.0)
+            np.testing.assert_allclose(v2[k], expect, rtol=1e-5, atol=1e-5)
+        c1.wait_for_round(after=2, timeout=5, poll=0.02)
+        st, body = status_of(lambda: c2.submit(3, update(2), 1, 0))  # two versions behind
+        assert st == 409 and body["error"] == "stale"
+    finally:
+        s.stop()
