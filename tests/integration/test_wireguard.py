@@ -164,3 +164,30 @@ def test_remove_node_drops_it_everywhere(tb: Testbed) -> None:
         assert gone not in peers(tb, n)
         assert sh(tb, n, "ls /etc/wireguard/fedmesh-psk").split() == sorted(f"{o}.psk" for o in tb.nodes if o != n)
     assert_full_mesh(tb)
+
+
+# --- edges behind NAT, reached through a hub -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def edge_tb(testbed_factory) -> Testbed:
+    tb = testbed_factory("wg-edge", nodes=3, groups={"mesh": ["node1", "node2", "node3"]})
+    host_vars = Path(tb.inventory).parent / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / "node1.yml").write_text("fedmesh_wireguard_mesh_hub: true\n")
+    (host_vars / "node3.yml").write_text("fedmesh_wireguard_mesh_endpoint: ''\n")  # an edge: no endpoint
+    return tb
+
+
+def test_edge_is_reached_through_its_hub(edge_tb: Testbed) -> None:
+    tb = edge_tb
+    converge_cycle(tb, CONVERGE)
+    keys = {n: public_key(tb, n) for n in tb.nodes}
+    # the edge peers only with the hub; the member does not peer with the edge
+    assert peers(tb, "node3") == {keys["node1"]}
+    assert peers(tb, "node2") == {keys["node1"]}
+    assert peers(tb, "node1") == {keys["node2"], keys["node3"]}
+    assert sh(tb, "node1", "sysctl -n net.ipv4.ip_forward") == "1"
+    assert "25" in sh(tb, "node3", "wg show wg0 persistent-keepalive")
+    addrs = {n: mesh_address(tb, n) for n in tb.nodes}
+    for src, dst in [("node2", "node3"), ("node3", "node2"), ("node3", "node1"), ("node1", "node3")]:
+        res = tb.exec(src, f"ping -c 3 -W 2 {addrs[dst]}", check=False)
+        assert res.returncode == 0, f"{src} cannot reach {dst} through the hub: {res.stdout}"
