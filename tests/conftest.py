@@ -5,7 +5,7 @@ Ansible plugins import each other by their collection path, so pytest needs a tr
 """
 from __future__ import annotations
 
-import os
+import contextlib
 import sys
 from pathlib import Path
 
@@ -18,14 +18,11 @@ def _ensure_collection_link() -> None:
     ns.mkdir(parents=True, exist_ok=True)
     link = ns / "cluster"
     if not link.exists():
-        try:
+        with contextlib.suppress(FileExistsError):  # another xdist worker won the race
             link.symlink_to(REPO, target_is_directory=True)
-        except FileExistsError:  # another xdist worker won the race
-            pass
 
 
 _ensure_collection_link()
 for p in (str(COLLECTIONS_ROOT), str(REPO / "src"), str(REPO / "tests")):
     if p not in sys.path:
         sys.path.insert(0, p)
-os.environ.setdefault("PYTHONPATH", os.pathsep.join([str(COLLECTIONS_ROOT), str(REPO / "src")]))

@@ -52,6 +52,9 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
 
 def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    # Playbooks must load fedmesh.cluster only from collection/ (the installed tarball), never from the
+    # checkout that a PYTHONPATH entry could expose.
+    env.pop("PYTHONPATH", None)
     venv_bin = REPO / ".venv" / "bin"
     env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
     env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
