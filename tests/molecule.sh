@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export ANSIBLE_COLLECTIONS_PATH="$PWD/collection"
 export MOLECULE_NO_LOG=false
+# A stale copy of the collection there (from an older Molecule prerun or ansible-lint) would shadow collection/.
+rm -rf .ansible/collections/ansible_collections/fedmesh
 scenario=${1:-default}
 if [ "$scenario" = all ]; then
   scenarios=$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
