@@ -200,13 +200,15 @@ class Manager:
             ns, bv = int(p.num_samples), int(p.base_version)
 
             def work() -> None:
-                if p.names != spec.names or p.shapes != spec.shapes:
-                    spec.check(client, p.layers, ns)  # raises the precise layout/shape error
+                # p.flat is in the payload's layer order: use it only when that is the model's order. Otherwise
+                # pass the layers by name (same names in another order are valid; anything else raises the
+                # precise layout/shape error).
+                update = p.flat if p.names == spec.names and p.shapes == spec.shapes else p.layers
                 if staleness:  # fedbuff: the delta is taken against the model the client trained on
                     base = wire.decode_model(models.read(bv))[1]
-                    agg.add(client, p.flat, ns, staleness=staleness, base=base)
+                    agg.add(client, update, ns, staleness=staleness, base=base)
                 else:
-                    agg.add(client, p.flat, ns)
+                    agg.add(client, update, ns)
 
             try:
                 await _run(work)
