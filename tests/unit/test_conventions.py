@@ -35,3 +35,18 @@ def test_role_private_vars_use_double_underscore_prefix(role: Path) -> None:
 def test_role_tasks_never_ignore_errors(role: Path) -> None:
     for path in role.rglob("*.yml"):
         assert "ignore_errors" not in path.read_text(), f"{path}: ignore_errors is not allowed"
+
+
+def test_readme_role_sections_match_argument_specs() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "role_docs.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_role_has_a_readme_section(role: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    assert f"<!-- role:{role.name} -->" in readme, f"README.md has no generated section for role {role.name}"
