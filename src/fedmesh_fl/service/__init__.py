@@ -42,10 +42,11 @@ Configuration (one JSON object; only ``state_dir`` and ``clients`` are required)
 ``client_max_size`` (int, default 1 GiB)
     Hard limit on any request body; an update body is limited to
     ``min(client_max_size, max_update_bytes)`` (413 above it).
-``ingest_slots`` (int, default 4)
+``ingest_slots`` (int, default 2)
     At most this many update bodies are buffered at once; further uploads wait (TCP backpressure).
-    With FedAvg the service therefore holds about ``(ingest_slots + 3) x model size`` while ingesting
-    (global model, accumulator, checkpoint, buffered bodies); bodies are dropped once accumulated.
+    With FedAvg the service's memory therefore grows by roughly ``(ingest_slots + 2) x model size``
+    while ingesting (buffered bodies, accumulator, model-write buffer), whatever the client count;
+    bodies are dropped once folded in. Raise it when many clients upload slowly over a WAN.
 ``log_level`` (``"debug"|"info"|"warning"|"error"``, default ``"info"``)
 
 Endpoints: ``GET /healthz``, ``GET /metrics``, ``GET /v1/model``, ``GET /v1/models``,

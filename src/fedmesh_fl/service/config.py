@@ -40,7 +40,7 @@ class Config:
     round: RoundDefaults = field(default_factory=RoundDefaults)
     auto_rounds: int = 0
     client_max_size: int = 1 << 30
-    ingest_slots: int = 4
+    ingest_slots: int = 2
     log_level: str = "info"
 
 
@@ -121,7 +121,7 @@ def parse_config(d: Any, base_dir: Path | None = None) -> Config:
         admin_token_sha256=None if admin is None else _hash(admin, "'admin_token_sha256'"),
         initial_model=rel(d.get("initial_model")), init_spec=init_spec,
         round=parse_round(d.get("round", {})), auto_rounds=_int(d, "auto_rounds", 0),
-        client_max_size=_int(d, "client_max_size", 1 << 30, 1024), ingest_slots=_int(d, "ingest_slots", 4, 1),
+        client_max_size=_int(d, "client_max_size", 1 << 30, 1024), ingest_slots=_int(d, "ingest_slots", 2, 1),
         log_level=level)
 
 
