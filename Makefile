@@ -20,7 +20,7 @@ COLLECTION_SOURCES := $(shell git ls-files -co --exclude-standard -- galaxy.yml 
 S ?= default
 F ?=
 
-.PHONY: help deps image collection unit lint sanity molecule molecule-all integration test demo clean gc
+.PHONY: bench help deps image collection unit lint sanity molecule molecule-all integration test demo clean gc
 
 help:
 	@echo "make demo          build nodes, provision them with site.yml from the installed collection, run an FL round"
@@ -30,6 +30,7 @@ help:
 	@echo "make sanity        ansible-test sanity on the built collection"
 	@echo "make molecule S=x  one Molecule scenario (default: default)"
 	@echo "make integration F=tests/integration/test_x.py   integration tests (one file with F=)"
+	@echo "make bench        benchmarks (aggregation vs floor and Flower, service ingest, mesh converge)"
 	@echo "make gc            remove every container/network/volume/loop device this checkout left behind"
 
 # ---------------------------------------------------------------- set-up (idempotent)
@@ -93,6 +94,17 @@ integration: collection image
 
 test: deps
 	bash tests/run-all.sh
+
+# ---------------------------------------------------------------- benchmarks
+# flwr pins packages below the dev tool chain, so the comparison runs in its own venv.
+.venv-bench/.stamp: requirements/bench.txt
+	@test -x .venv-bench/bin/python || python3 -m venv .venv-bench
+	.venv-bench/bin/pip install -q --disable-pip-version-check -r requirements/bench.txt
+	@touch $@
+
+bench: .venv-bench/.stamp collection image
+	.venv-bench/bin/python bench/aggregation.py $(BENCH_ARGS)
+	$(PY) bench/mesh_converge.py $(MESH_BENCH_ARGS)
 
 # ---------------------------------------------------------------- demo
 demo: collection image
