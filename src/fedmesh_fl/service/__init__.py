@@ -47,6 +47,9 @@ Configuration (one JSON object; only ``state_dir`` and ``clients`` are required)
     With FedAvg the service's memory therefore grows by roughly ``(ingest_slots + 2) x model size``
     while ingesting (buffered bodies, accumulator, model-write buffer), whatever the client count;
     bodies are dropped once folded in. Raise it when many clients upload slowly over a WAN.
+``body_timeout_s`` (int, default 300)
+    An update body must arrive within this many seconds once its upload slot is granted (408
+    otherwise), so a stalled client cannot hold an ingest slot forever.
 ``log_level`` (``"debug"|"info"|"warning"|"error"``, default ``"info"``)
 
 Endpoints: ``GET /healthz``, ``GET /metrics``, ``GET /v1/model``, ``GET /v1/models``,

@@ -1,6 +1,7 @@
 """aiohttp application: routes, authentication, body ingest, metrics, TLS."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import inspect
@@ -202,7 +203,10 @@ async def updates_post(request: web.Request) -> web.Response:
         m.reserve(client, round_id)
         reserved = True
         async with m.ingest_slots:  # bounds the update bodies held in memory at once
-            body = await _read_body(request, limit)
+            try:
+                body = await asyncio.wait_for(_read_body(request, limit), m.cfg.body_timeout_s)
+            except TimeoutError:
+                raise ApiError(408, "timeout", f"update body did not arrive within {m.cfg.body_timeout_s} s") from None
             met.bytes_received.inc(len(body))
             try:
                 p = wire.decode(body, expect="update")

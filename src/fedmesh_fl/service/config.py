@@ -41,6 +41,7 @@ class Config:
     auto_rounds: int = 0
     client_max_size: int = 1 << 30
     ingest_slots: int = 2
+    body_timeout_s: int = 300
     log_level: str = "info"
 
 
@@ -122,6 +123,7 @@ def parse_config(d: Any, base_dir: Path | None = None) -> Config:
         initial_model=rel(d.get("initial_model")), init_spec=init_spec,
         round=parse_round(d.get("round", {})), auto_rounds=_int(d, "auto_rounds", 0),
         client_max_size=_int(d, "client_max_size", 1 << 30, 1024), ingest_slots=_int(d, "ingest_slots", 2, 1),
+        body_timeout_s=_int(d, "body_timeout_s", 300, 1),
         log_level=level)
 
 

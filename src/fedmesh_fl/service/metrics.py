@@ -4,7 +4,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REJECT_REASONS = ("auth", "forbidden", "malformed", "too_large", "duplicate", "late", "not_open", "stale",
-                  "layout", "shape", "dtype", "nonfinite", "samples", "size", "capacity", "persist")
+                  "layout", "shape", "dtype", "nonfinite", "samples", "size", "capacity", "persist", "timeout")
 
 
 class Metrics:

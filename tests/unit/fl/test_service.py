@@ -290,3 +290,19 @@ def test_fedbuff_accepts_stale_updates_against_their_base_model(tmp_path: Path) 
         assert st == 409 and body["error"] == "stale"
     finally:
         s.stop()
+
+
+def test_stalled_upload_times_out_and_frees_its_slot(tmp_path: Path) -> None:
+    import socket
+
+    s = Server(make_config(tmp_path / "st", body_timeout_s=1, ingest_slots=1))
+    try:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+            sock.sendall(b"POST /v1/rounds/1/updates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-c1\r\n"
+                         b"Content-Length: 1000\r\n\r\n" + b"FMW\x00" + b"\x00" * 6)
+            t0 = time.monotonic()
+            head = sock.recv(4096)
+            assert head.startswith(b"HTTP/1.1 408") and 0.5 < time.monotonic() - t0 < 5
+        assert s.client("c1").submit(1, update(0), 1, 0)["accepted"]  # slot free, client not marked
+    finally:
+        s.stop()
