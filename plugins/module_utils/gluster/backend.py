@@ -1,0 +1,225 @@
+# Copyright: fedmesh.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Runs gluster commands on the node, reads the current state, applies a plan and waits (bounded).
+
+``run`` is ``(argv) -> (rc, stdout, stderr)`` (the module's ``run_command``), so tests drive this class
+with recorded outputs.  Host names are compared through name resolution, so a peer probed by its mesh
+address and named by hostname (or the reverse) is recognised.
+"""
+
+# Module utils run on managed nodes with Python 3.8+: keep typing.Optional/List/Dict, not X | None.
+# ruff: noqa: UP006, UP035, UP045
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import time
+from typing import Callable, Dict, Iterable, List, Optional
+
+from .parse import (
+    GlusterError,
+    cli_root,
+    parse_get,
+    parse_heal,
+    parse_peers,
+    parse_set_help,
+    parse_status,
+    parse_task,
+    parse_volumes,
+    split_brick,
+)
+from .plan import status_args
+
+UNREACHABLE = ("Connection failed", "gluster daemon is operational", "not found")
+DONE = ("completed",)
+FAILED = ("failed", "stopped")
+
+
+class Gluster:
+    def __init__(self, run: Callable[[List[str]], tuple], sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, poll: float = 2.0) -> None:
+        self.run = run
+        self.sleep = sleep
+        self.clock = clock
+        self.poll = poll
+        self.log: List[str] = []
+        self.applied: List[str] = []
+
+    # ---------------------------------------------------------------- commands
+    def cli(self, args: List[str], ok: Iterable[str] = ()):
+        argv = ["gluster", "--mode=script", "--xml", *args]
+        command = " ".join(argv)
+        try:
+            rc, out, err = self.run(argv)
+        except OSError as exc:
+            raise GlusterError(f"cannot run gluster: {exc}", command=command) from exc
+        self.log.append(command)
+        if "<cliOutput" not in (out or ""):
+            raise GlusterError((out or err or f"gluster exited {rc}").strip(), command=command)
+        return cli_root(out, command=command, ok_errors=tuple(ok))
+
+    def reachable(self) -> Optional[str]:
+        """None when glusterd answers, else the reason (not installed, not running)."""
+        try:
+            self.cli(["peer", "status"])
+        except GlusterError as exc:
+            return exc.message
+        return None
+
+    # ---------------------------------------------------------------- reading state
+    def pool(self) -> List[dict]:
+        return parse_peers(self.cli(["pool", "list"]))
+
+    def volumes(self, name: Optional[str] = None) -> Dict[str, dict]:
+        try:
+            return parse_volumes(self.cli(["volume", "info", *([name] if name else [])]))
+        except GlusterError as exc:
+            if "does not exist" in exc.message:
+                return {}
+            raise
+
+    def volume(self, name: str, effective: bool = True) -> Optional[dict]:
+        vol = self.volumes(name).get(name)
+        if vol is not None and effective:
+            vol["effective_options"] = parse_get(self.cli(["volume", "get", name, "all"]))
+        return vol
+
+    def status(self, name: str) -> dict:
+        try:
+            return parse_status(self.cli(["volume", "status", name])).get(name, {})
+        except GlusterError as exc:
+            if "is not started" in exc.message:
+                return {}
+            raise
+
+    def heal(self, name: str) -> Optional[dict]:
+        """Heal backlog (``heal info summary``, falling back to ``heal info``); None when not applicable."""
+        for args in (["volume", "heal", name, "info", "summary"], ["volume", "heal", name, "info"]):
+            try:
+                return parse_heal(self.cli(args))
+            except GlusterError:
+                continue
+        return None
+
+    def known_options(self) -> tuple:
+        """(option names, complete): ``volume set help-xml`` plus ``volume get VOL all`` of a volume if any."""
+        names: set = set()
+        try:
+            rc, out, err = self.run(["gluster", "volume", "set", "help-xml"])
+            if rc == 0:
+                names |= set(parse_set_help(out))
+        except (OSError, GlusterError):
+            pass
+        complete = False
+        for name in sorted(self.volumes())[:1]:
+            names |= set(parse_get(self.cli(["volume", "get", name, "all"])))
+            complete = True
+        return sorted(names), complete
+
+    # ---------------------------------------------------------------- applying
+    def apply(self, steps: List[dict], timeout: float) -> List[dict]:
+        """Run the steps in order; waiting steps poll their status until completed (bounded by timeout)."""
+        results = []
+        for st in steps:
+            self.cli(st["args"], ok=st["ok"])
+            self.applied.append("gluster " + " ".join(st["args"]))
+            entry = {"args": st["args"]}
+            if st["wait"]:
+                entry["task"] = self.wait_task(st, timeout)
+            results.append(entry)
+        return results
+
+    def wait_task(self, st: dict, timeout: float) -> dict:
+        args = status_args(st)
+        deadline = self.clock() + timeout
+        while True:
+            task = parse_task(self.cli(args))
+            if task["status"] in DONE:
+                if task["failures"]:
+                    raise GlusterError(f"`gluster {' '.join(args)}` completed with {task['failures']} failed "
+                                       "file(s); nothing was committed: check the rebalance log, then run again",
+                                       command=" ".join(args))
+                return task
+            if task["status"] in FAILED:
+                raise GlusterError(f"`gluster {' '.join(args)}` reports {task['status']}; nothing was committed",
+                                   command=" ".join(args))
+            if self.clock() > deadline:
+                raise GlusterError(f"still {task['status']} after {timeout:.0f}s (timeout); nothing was committed: "
+                                   f"watch `gluster {' '.join(args)}` and run again when it completes",
+                                   command=" ".join(args))
+            self.sleep(self.poll)
+
+    def wait_peers(self, names: List[str], timeout: float) -> List[dict]:
+        """Poll ``pool list`` until every name is a connected peer in the cluster; return the pool."""
+        deadline = self.clock() + timeout
+        while True:
+            pool = self.pool()
+            waiting = [n for n in names if not any(p["in_cluster"] for p in match_peers(n, pool))]
+            if not waiting:
+                return pool
+            if self.clock() > deadline:
+                states = {n: [(p["hostname"], p["state"], p["connected"]) for p in match_peers(n, pool)]
+                          for n in waiting}
+                raise GlusterError(f"peers {waiting} not 'Peer in Cluster (Connected)' after {timeout:.0f}s: "
+                                   f"{states}; check glusterd on them and that TCP 24007 is reachable")
+            self.sleep(self.poll)
+
+
+# ---------------------------------------------------------------- host names
+def resolve(host: str) -> set:
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return set()
+
+
+def is_local(host: str) -> bool:
+    """Whether ``host`` names this node: localhost, its hostname, or an address a socket can bind to."""
+    if host in ("localhost", socket.gethostname(), socket.getfqdn()):
+        return True
+    for addr in resolve(host):
+        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((addr, 0))
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                return False
+        finally:
+            sock.close()
+    return False
+
+
+def match_peers(host: str, pool: List[dict]) -> List[dict]:
+    """Pool entries that are ``host``: by one of their names, else by a shared resolved address."""
+    direct = [p for p in pool if host in p["hostnames"]]
+    if direct:
+        return direct
+    addrs = resolve(host)
+    if not addrs:
+        return []
+    return [p for p in pool if p["hostname"] != "localhost"
+            and any(addrs & resolve(h) for h in p["hostnames"])]
+
+
+def missing_hosts(bricks: List[str], pool: List[dict]) -> List[str]:
+    hosts = sorted({split_brick(b)[0] for b in bricks})
+    return [h for h in hosts if not is_local(h) and not match_peers(h, pool)]
+
+
+def root_bricks(bricks: List[str]) -> List[str]:
+    """This node's bricks whose directory is (or would be created) on the root filesystem."""
+    root_dev = os.stat("/").st_dev
+    found = []
+    for brick in bricks:
+        host, path = split_brick(brick)
+        if not is_local(host):
+            continue
+        probe = path
+        while probe and not os.path.exists(probe):
+            probe = os.path.dirname(probe.rstrip("/")) or "/"
+        if os.stat(probe or "/").st_dev == root_dev:
+            found.append(brick)
+    return found
