@@ -1,0 +1,99 @@
+"""The aggregator and fl_client roles on real test-bed nodes: converge cycle, restart on change, bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import converge_cycle, play
+from testbed import Testbed
+
+pytestmark = pytest.mark.testbed
+
+CONFIG = "/etc/fedmesh/aggregator.json"
+
+
+@pytest.fixture(scope="module")
+def tb(testbed_factory) -> Testbed:
+    return testbed_factory("aggregator", nodes=2, groups={"aggregator": ["node1"], "fl_clients": ["node2"]})
+
+
+@pytest.fixture(scope="module")
+def shard(tmp_path_factory: pytest.TempPathFactory) -> str:
+    rng = np.random.default_rng(3)
+    path = tmp_path_factory.mktemp("fl") / "shard.npz"
+    np.savez(path, X=rng.integers(0, 17, (120, 64)).astype(np.float32), y=rng.integers(0, 10, 120))
+    return str(path)
+
+
+def _sh(tb: Testbed, node: str, cmd: str) -> str:
+    return tb.exec(node, cmd).stdout.strip()
+
+
+def test_fl_roles_converge_idempotently_and_train(tb: Testbed, shard: str) -> None:
+    assert _sh(tb, "node1", "systemctl is-active fedmesh-aggregator || true") != "active"
+    first_check, run, _, _ = converge_cycle(tb, "aggregator_fl.yml", extra_vars={"it_data_src": shard})
+    assert first_check.changed("node1") >= 1 and first_check.changed("node2") >= 1
+    assert run.changed("node1") >= 1 and run.changed("node2") >= 1
+
+    assert _sh(tb, "node1", "systemctl is-active fedmesh-aggregator") == "active"
+    assert _sh(tb, "node1", f"stat -c '%a %U %G' {CONFIG}") == "640 root fedmesh-agg"
+    conf = json.loads(_sh(tb, "node1", f"cat {CONFIG}"))
+    assert "it-token-c1" not in json.dumps(conf), "a clear-text token reached the node"
+    assert len(conf["clients"]["c1"]) == 64 and conf["host"] == "0.0.0.0"
+    unit = _sh(tb, "node1", "systemctl show -p User -p NoNewPrivileges -p ProtectSystem -p PrivateTmp "
+                            "fedmesh-aggregator")
+    assert set(unit.split("\n")) == {"User=fedmesh-agg", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                                     "PrivateTmp=yes"}
+    # From the other node, over the test-bed network.
+    health = json.loads(_sh(tb, "node2", "python3 -c \"import urllib.request as u; "
+                                         "print(u.urlopen('http://node1:8470/healthz', timeout=10).read().decode())\""))
+    assert health["status"] == "ok" and health["model_version"] == 0
+
+    assert _sh(tb, "node2", "systemctl is-active fedmesh-fl-client") == "active"
+    assert _sh(tb, "node2", "stat -c '%a %U' /etc/fedmesh/fl-client.token") == "600 fedmesh-fl"
+    # The running client trains as soon as the aggregator opens a round.
+    tb.exec("node1", "printf it-admin-token > /root/admin.token")
+    cli = "PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client --url http://127.0.0.1:8470"
+    tb.exec("node1", f"{cli} --token-file /root/admin.token open-round --quorum 1")
+    wait = ("from fedmesh_fl.client import Client; import json; c = Client('http://127.0.0.1:8470'); "
+            "c.wait_for_version(1, timeout=90); print(json.dumps(c.round_info()))")
+    done = json.loads(_sh(tb, "node1", f"PYTHONPATH=/opt/fedmesh/lib python3 -c \"{wait}\""))
+    assert done["model_version"] == 1 and done["accepted_clients"] == ["node2"], done
+
+
+def test_config_change_restarts_the_service(tb: Testbed, shard: str) -> None:
+    cli = "PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client --url http://127.0.0.1:8470 round"
+    pid = _sh(tb, "node1", "systemctl show -p MainPID --value fedmesh-aggregator")
+    version = json.loads(_sh(tb, "node1", cli))["model_version"]
+    res = play(tb, "aggregator.yml", extra_vars={"fedmesh_aggregator_quorum": 3}).assert_ok()
+    assert res.changed("node1") >= 2  # config + handler
+    assert json.loads(_sh(tb, "node1", f"cat {CONFIG}"))["round"]["quorum"] == 3
+    assert _sh(tb, "node1", "systemctl show -p MainPID --value fedmesh-aggregator") != pid
+    # The models survived the restart (the state dir is untouched).
+    assert json.loads(_sh(tb, "node1", cli))["model_version"] == version
+
+
+@pytest.mark.parametrize(("extra", "names"), [
+    ({"fedmesh_aggregator_quorum": 0}, ["fedmesh_aggregator_quorum"]),
+    ({"fedmesh_aggregator_rule": "fedmedian"}, ["fedmesh_aggregator_rule", "fedmedian"]),
+    ({"fedmesh_aggregator_port": 80}, ["fedmesh_aggregator_port"]),
+    ({"fedmesh_aggregator_tls_cert": "/etc/ssl/agg.pem"}, ["fedmesh_aggregator_tls_key"]),
+    ({"it_token_c1": "two words"}, ["fedmesh_aggregator_clients", "c1"]),
+], ids=["quorum-0", "unknown-rule", "privileged-port", "cert-without-key", "token-with-space"])
+def test_bad_input_fails_before_changing_anything(tb: Testbed, extra: dict, names: list[str]) -> None:
+    before = _sh(tb, "node1", f"sha256sum {CONFIG}; systemctl show -p MainPID --value fedmesh-aggregator")
+    res = play(tb, "aggregator.yml", extra_vars=extra)
+    assert res.rc != 0 and res.changed() == 0
+    for name in names:
+        assert name in res.output, f"{name!r} not named in:\n{res.output[-3000:]}"
+    assert "two words" not in res.output, "a token leaked into the output"
+    assert _sh(tb, "node1", f"sha256sum {CONFIG}; systemctl show -p MainPID --value fedmesh-aggregator") == before
+
+
+def test_fl_client_bad_url_is_named(tb: Testbed, shard: str) -> None:
+    res = play(tb, "aggregator_fl.yml", extra_vars={"it_data_src": shard,
+                                                     "fedmesh_fl_client_aggregator_url": "node1:8470"},
+               limit="fl_clients")
+    assert res.rc != 0 and res.changed() == 0
+    assert "fedmesh_fl_client_aggregator_url" in res.output
