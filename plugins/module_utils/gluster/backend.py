@@ -59,6 +59,26 @@ class Gluster:
             raise GlusterError((out or err or f"gluster exited {rc}").strip(), command=command)
         return cli_root(out, command=command, ok_errors=tuple(ok))
 
+    def plain(self, args: List[str]) -> str:
+        """A command whose output is text whatever the mode; its exit code tells success."""
+        argv = ["gluster", "--mode=script", *args]
+        rc, out, err = self.run(argv)
+        self.log.append(" ".join(argv))
+        if rc != 0:
+            raise GlusterError((err or out or f"exit code {rc}").strip(), command=" ".join(argv))
+        return out
+
+    def plain_retry(self, args: List[str], tries: int = 5) -> str:
+        """``heal full`` right after add-brick can find the self-heal daemon restarting: retry a few times."""
+        for attempt in range(tries):
+            try:
+                return self.plain(args)
+            except GlusterError:
+                if attempt == tries - 1:
+                    raise
+                self.sleep(self.poll)
+        return ""
+
     def reachable(self) -> Optional[str]:
         """None when glusterd answers, else the reason (not installed, not running)."""
         try:
@@ -122,7 +142,10 @@ class Gluster:
         """Run the steps in order; waiting steps poll their status until completed (bounded by timeout)."""
         results = []
         for st in steps:
-            self.cli(st["args"], ok=st["ok"])
+            if st.get("plain"):
+                self.plain_retry(st["args"])
+            else:
+                self.cli(st["args"], ok=st["ok"])
             self.applied.append("gluster " + " ".join(st["args"]))
             entry = {"args": st["args"]}
             if st["wait"]:

@@ -26,8 +26,9 @@ class PlanError(ValueError):
     """An unsafe or impossible request; the message names the field and the fix."""
 
 
-def step(*args: str, wait: Optional[str] = None, ok: tuple = ()) -> dict:
-    return {"args": list(args), "wait": wait, "ok": list(ok)}
+def step(*args: str, wait: Optional[str] = None, ok: tuple = (), plain: bool = False) -> dict:
+    """``plain``: the command prints text even with --xml (``volume heal NAME full``); success is its exit code."""
+    return {"args": list(args), "wait": wait, "ok": list(ok), "plain": plain}
 
 
 def command_text(st: dict) -> str:
@@ -273,10 +274,14 @@ def _plan_bricks(desired: dict, current: dict, ctx: dict, steps: List[dict], war
         raise PlanError(f"disperse: volume {name!r} is {current['type']}; gluster cannot convert it to dispersed")
     cur_r = current.get("replica", 1) if not current.get("disperse") else 1
     new_r = desired.get("replica") or cur_r
-    want_arbiter = desired.get("arbiter") if desired.get("arbiter") is not None else current.get("arbiter", 0)
-    if want_arbiter != current.get("arbiter", 0) and not (cur_r == 2 and new_r == 3 and want_arbiter == 1):
-        raise PlanError(f"arbiter: volume {name!r} has arbiter {current.get('arbiter', 0)}; an arbiter can only be "
-                        "added while growing replica 2 to replica 3 (replica: 3, arbiter: 1)")
+    want_arbiter = int(desired["arbiter"] if desired.get("arbiter") is not None else current.get("arbiter", 0))
+    if desired.get("arbiter") is None and new_r < cur_r:
+        want_arbiter = 0
+    adding_arbiter = cur_r == 2 and new_r == 3 and want_arbiter == 1
+    dropping_arbiter = cur_r == 3 and new_r == 2 and want_arbiter == 0
+    if want_arbiter != current.get("arbiter", 0) and not (adding_arbiter or dropping_arbiter):
+        raise PlanError(f"arbiter: volume {name!r} has arbiter {current.get('arbiter', 0)}; an arbiter is only added "
+                        "while growing replica 2 to 3 (replica: 3, arbiter: 1) or dropped with it (replica: 2)")
     size = current.get("disperse") or cur_r
     if not added and not removed:
         return {}
@@ -332,7 +337,7 @@ def _plan_replica_up(name: str, want: list, have: list, sets: List[list], cur_r:
     steps.append(step("volume", "add-brick", name, "replica", str(new_r), *(["arbiter", "1"] if arbiter else []),
                       *grow, *(["force"] if force else [])))
     if started:
-        steps.append(step("volume", "heal", name, "full"))
+        steps.append(step("volume", "heal", name, "full", plain=True))
     if expansion:
         steps.append(step("volume", "add-brick", name, *expansion, *(["force"] if force else [])))
         if started:
