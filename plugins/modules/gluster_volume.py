@@ -243,7 +243,7 @@ def _context(gluster: Gluster, desired: dict, current: object) -> dict:
         new = [b for b in bricks if not current or b not in current["bricks"]]
         ctx["root_bricks"] = root_bricks(new)
     if desired["options"]:
-        ctx["known_options"], ctx["options_complete"] = gluster.known_options()
+        ctx["known_options"], ctx["options_complete"] = gluster.known_options(ask_volume=current is None)
     if current and desired["replica"] is not None and desired["replica"] < current["replica"]:
         status = gluster.status(desired["name"])
         ctx["offline_bricks"] = [b for b in current["bricks"]

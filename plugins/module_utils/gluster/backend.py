@@ -122,8 +122,9 @@ class Gluster:
                 continue
         return None
 
-    def known_options(self) -> tuple:
-        """(option names, complete): ``volume set help-xml`` plus ``volume get VOL all`` of a volume if any."""
+    def known_options(self, ask_volume: bool = True) -> tuple:
+        """(option names, complete): ``volume set help-xml`` plus ``volume get VOL all`` of a volume if any
+        (``ask_volume=False`` when the caller already has the target volume's ``volume get``)."""
         names: set = set()
         try:
             rc, out, err = self.run(["gluster", "volume", "set", "help-xml"])
@@ -132,7 +133,7 @@ class Gluster:
         except (OSError, GlusterError):
             pass
         complete = False
-        for name in sorted(self.volumes())[:1]:
+        for name in sorted(self.volumes())[:1] if ask_volume else []:
             names |= set(parse_get(self.cli(["volume", "get", name, "all"])))
             complete = True
         return sorted(names), complete
