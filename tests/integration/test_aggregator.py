@@ -80,7 +80,9 @@ def test_config_change_restarts_the_service(tb: Testbed, shard: str) -> None:
     ({"fedmesh_aggregator_port": 80}, ["fedmesh_aggregator_port"]),
     ({"fedmesh_aggregator_tls_cert": "/etc/ssl/agg.pem"}, ["fedmesh_aggregator_tls_key"]),
     ({"it_token_c1": "two words"}, ["fedmesh_aggregator_clients", "c1"]),
-], ids=["quorum-0", "unknown-rule", "privileged-port", "cert-without-key", "token-with-space"])
+    ({"fedmesh_aggregator_rule": "trimmed_mean", "fedmesh_aggregator_rule_params": {"beta": 0.9}},
+     ["fedmesh_aggregator_rule_params", "beta=0.9"]),
+], ids=["quorum-0", "unknown-rule", "privileged-port", "cert-without-key", "token-with-space", "bad-rule-param"])
 def test_bad_input_fails_before_changing_anything(tb: Testbed, extra: dict, names: list[str]) -> None:
     before = _sh(tb, "node1", f"sha256sum {CONFIG}; systemctl show -p MainPID --value fedmesh-aggregator")
     res = play(tb, "aggregator.yml", extra_vars=extra)
@@ -97,3 +99,39 @@ def test_fl_client_bad_url_is_named(tb: Testbed, shard: str) -> None:
                limit="fl_clients")
     assert res.rc != 0 and res.changed() == 0
     assert "fedmesh_fl_client_aggregator_url" in res.output
+
+
+MAKE_CERT = """
+import datetime
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "node1")])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("node1")]), critical=False).sign(key, hashes.SHA256()))
+open("/etc/fedmesh/agg.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+open("/etc/fedmesh/agg.key", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+"""
+
+
+def test_tls_when_cert_and_key_are_given(tb: Testbed) -> None:
+    tb.exec("node1", f"python3 -c '{MAKE_CERT}' && chgrp fedmesh-agg /etc/fedmesh/agg.key && "
+                     "chmod 0640 /etc/fedmesh/agg.key")
+    tls = {"fedmesh_aggregator_tls_cert": "/etc/fedmesh/agg.pem", "fedmesh_aggregator_tls_key": "/etc/fedmesh/agg.key"}
+    play(tb, "aggregator.yml", extra_vars=tls).assert_ok()  # its own /healthz probe now goes over HTTPS
+    tb.exec("node2", "mkdir -p /root/tls")
+    pem = _sh(tb, "node1", "cat /etc/fedmesh/agg.pem")
+    tb.exec("node2", f"printf '%s\\n' '{pem}' > /root/tls/ca.pem")
+    probe = ("import ssl, urllib.request as u; ctx = ssl.create_default_context(cafile='/root/tls/ca.pem'); "
+             "print(u.urlopen('https://node1:8470/healthz', context=ctx, timeout=10).read().decode())")
+    assert json.loads(_sh(tb, "node2", f'python3 -c "{probe}"'))["status"] == "ok"
+    plain = tb.exec("node2", "python3 -c \"import urllib.request as u; "
+                             "u.urlopen('http://node1:8470/healthz', timeout=5)\"", check=False)
+    assert plain.returncode != 0, "plain HTTP still answers with TLS configured"
+    play(tb, "aggregator.yml").assert_ok()  # back to plain HTTP

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Verify a deployed fedmesh aggregator from ANOTHER node, with real client processes over the network.
 
 Run on the verifier node with the fedmesh_fl package on PYTHONPATH (the fl_client role installs it):
