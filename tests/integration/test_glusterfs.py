@@ -1,0 +1,141 @@
+"""GlusterFS modules and role on real glusterd (10.3) in test-bed nodes.
+
+Order matters (one test bed for the module): pool → volume cycle → options → bad input → role + FUSE mount →
+node down / heal → fourth node and 2 x 3 expansion. State is always read back from the nodes with
+``gluster --mode=script --xml`` and parsed with the collection's own parser (tested on recorded outputs).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster import parse
+from conftest import converge_cycle, play
+from testbed import Testbed
+
+pytestmark = pytest.mark.testbed
+
+NODES = ["node1", "node2", "node3"]
+GV0 = [f"{n}:/bricks/gv0" for n in NODES]
+ROLE_VARS = {
+    "fedmesh_glusterfs_force": True,  # bricks on the containers' root filesystem
+    "fedmesh_glusterfs_client_groups": ["glusterfs_clients"],
+    "fedmesh_glusterfs_volumes": [{"name": "fl", "replica": 3}],
+}
+
+
+@pytest.fixture(scope="module")
+def tb(testbed_factory) -> Testbed:
+    return testbed_factory("glusterfs", nodes=3, groups={"storage": NODES, "glusterfs_clients": ["node1"]},
+                           group_vars=ROLE_VARS)
+
+
+def gluster(tb: Testbed, args: str, node: str = "node1"):
+    return parse.cli_root(tb.exec(node, f"gluster --mode=script --xml {args}").stdout)
+
+
+def volumes(tb: Testbed) -> dict:
+    return parse.parse_volumes(gluster(tb, "volume info"))
+
+
+def volume_play(tb: Testbed, **kwargs: object):
+    check, diff = bool(kwargs.pop("check", False)), bool(kwargs.pop("diff", False))
+    return play(tb, "gluster_volume.yml", check=check, diff=diff, extra_vars={f"gv_{k}": v for k, v in kwargs.items()})
+
+
+def test_pool_forms_and_converges_from_fresh_nodes(tb: Testbed) -> None:
+    for node in NODES:  # gluster creates a brick's last directory only, like on a real data filesystem
+        tb.exec(node, "mkdir -p /bricks")
+    first_check, run, _, _ = converge_cycle(tb, "gluster_peer.yml", extra_vars={"gp_peers": NODES})
+    assert first_check.changed() >= 1 and "gluster peer probe node2" in run.output or run.changed() >= 1
+    for node in NODES:
+        peers = parse.parse_peers(gluster(tb, "pool list", node))
+        assert len(peers) == 3 and all(p["in_cluster"] for p in peers), peers
+
+
+def test_volume_check_run_check_run(tb: Testbed, tmp_path: Path) -> None:
+    args = {"name": "gv0", "replica": 3, "bricks": GV0, "options": {"performance.cache-size": "32MB"}}
+    before = volumes(tb)
+    check = volume_play(tb, check=True, diff=True, out=str(tmp_path / "check.json"), **args).assert_ok()
+    planned = json.loads((tmp_path / "check.json").read_text())
+    assert planned["commands"] == ["gluster volume create gv0 replica 3 " + " ".join(GV0) + " force",
+                                   "gluster volume set gv0 performance.cache-size 32MB", "gluster volume start gv0"]
+    assert check.changed() == 1 and volumes(tb) == before  # check mode changed nothing
+    results = converge_cycle(tb, "gluster_volume.yml", extra_vars={f"gv_{k}": v for k, v in args.items()})
+    assert results[1].changed() == 1
+    vol = volumes(tb)["gv0"]
+    assert (vol["type"], vol["status"], vol["replica"], vol["bricks"]) == ("replicate", "started", 3, GV0)
+    assert vol["options"]["performance.cache-size"] == "32MB"
+
+
+def test_option_change_shows_diff_and_applies(tb: Testbed) -> None:
+    args = {"name": "gv0", "options": {"performance.cache-size": "64MB", "cluster.self-heal-daemon": "enable"}}
+    res = volume_play(tb, diff=True, **args).assert_ok()
+    assert res.changed() == 1
+    assert "-        performance.cache-size: 32MB" in res.output
+    assert "+        performance.cache-size: 64MB" in res.output
+    got = parse.parse_get(gluster(tb, "volume get gv0 performance.cache-size"))
+    assert got["performance.cache-size"]["value"] == "64MB"
+    # "enable" equals the default "on": nothing to do for it, and a rerun changes nothing
+    assert volume_play(tb, **args).assert_ok().changed() == 0
+
+
+@pytest.mark.parametrize("args, needle", [
+    ({"name": "bad", "replica": 3, "bricks": [*GV0[:2], "node3:/bricks/bad", "node1:/bricks/bad2"], "force": False},
+     "replica: 4 bricks cannot be split into replica sets of 3"),
+    ({"name": "bad", "replica": 3, "bricks": [b + "bad" for b in GV0], "force": False}, "root filesystem"),
+    ({"name": "gv0", "options": {"performance.cache-sise": "1MB"}}, "did you mean performance.cache-size"),
+    ({"name": "bad", "replica": 3, "bricks": [*GV0[:2], "nosuchnode:/bricks/bad"]}, "not in the trusted storage pool"),
+])
+def test_bad_input_names_the_field_and_changes_nothing(tb: Testbed, args: dict, needle: str) -> None:
+    before = tb.exec("node1", "gluster --mode=script --xml volume info").stdout
+    res = volume_play(tb, **args)
+    assert res.rc != 0 and needle in res.output.replace("\n", " ").replace("  ", " "), res.output[-3000:]
+    assert tb.exec("node1", "gluster --mode=script --xml volume info").stdout == before
+
+
+def test_role_mounts_and_writes_survive_a_storage_node_down(tb: Testbed) -> None:
+    play(tb, "gluster_role.yml").assert_ok()
+    assert play(tb, "gluster_role.yml", check=True).assert_ok().changed() == 0
+    unit = tb.exec("node1", "cat /etc/systemd/system/mnt-glusterfs-fl.mount").stdout
+    assert "backup-volfile-servers=node2:node3" in unit
+    tb.exec("node1", "for i in $(seq 1 20); do echo before-$i > /mnt/glusterfs/fl/b$i; done")
+    tb.stop("node3")
+    try:
+        tb.exec("node1", "for i in $(seq 1 20); do echo during-$i > /mnt/glusterfs/fl/d$i; done; sync")
+        assert tb.exec("node1", "cat /mnt/glusterfs/fl/d20").stdout.strip() == "during-20"
+        heal = parse.parse_heal(gluster(tb, "volume heal fl info summary"))
+        assert heal["pending"] > 0 and heal["unreachable_bricks"] == ["node3:/srv/glusterfs/fl"]
+    finally:
+        tb.start("node3")
+    deadline = time.monotonic() + 120
+    while True:
+        heal = parse.parse_heal(gluster(tb, "volume heal fl info summary"))
+        if heal["pending"] == 0 and not heal["unreachable_bricks"]:
+            break
+        assert time.monotonic() < deadline, f"heal backlog did not drain in 120 s: {heal}"
+        time.sleep(3)
+    assert tb.exec("node3", "cat /srv/glusterfs/fl/d20").stdout.strip() == "during-20"
+
+
+def test_fourth_node_expands_to_2x3_without_data_loss(tb: Testbed) -> None:
+    node4 = tb.add_node()
+    tb.exec(node4, "systemctl enable --now glusterd && mkdir -p /srv/glusterfs")
+    play(tb, "gluster_peer.yml", extra_vars={"gp_peers": [*NODES, node4]}).assert_ok()
+    tb.exec("node1", "mkdir -p /mnt/glusterfs/fl/ckpt && for i in $(seq 1 30); do "
+                     "head -c 20000 /dev/urandom > /mnt/glusterfs/fl/ckpt/m$i.bin; done")
+    sums = "cd /mnt/glusterfs/fl && find . -type f | sort | xargs sha256sum"
+    before = tb.exec("node1", sums).stdout
+    bricks = [f"{n}:/srv/glusterfs/fl" for n in NODES] + [f"{node4}:/srv/glusterfs/fl2", "node1:/srv/glusterfs/fl2",
+                                                          "node2:/srv/glusterfs/fl2"]
+    check = volume_play(tb, check=True, name="fl", bricks=bricks).assert_ok()
+    assert check.changed() == 1 and len(volumes(tb)["fl"]["bricks"]) == 3
+    volume_play(tb, name="fl", bricks=bricks).assert_ok()
+    vol = volumes(tb)["fl"]
+    assert (vol["type"], vol["dist_count"], vol["bricks"]) == ("distributed-replicate", 2, bricks)
+    moved = tb.exec(node4, "find /srv/glusterfs/fl2 -path '*/.glusterfs' -prune -o -type f -print | wc -l").stdout
+    assert int(moved) > 0, "rebalance moved nothing onto the new set"
+    assert tb.exec("node1", sums).stdout == before
+    assert volume_play(tb, check=True, name="fl", bricks=bricks).assert_ok().changed() == 0
