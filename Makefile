@@ -51,20 +51,20 @@ deps: .build/apt.stamp $(VENV)/.stamp
 image: deps
 	$(PY) -m testbed image
 
-# Build the tarball, install it offline into a fresh folder, then swap the collection/ansible_collections
-# symlink atomically, so a playbook already running (another scenario, a second terminal) never sees
-# a half-installed collection.
+# Build the tarball, install it offline into a staging folder, then swap it in with two renames, so a
+# playbook started meanwhile (another scenario, a second terminal) never sees a half-installed
+# collection.  (A symlink would be atomic, but Ansible's role cache breaks on symlinked collection paths.)
 $(TARBALL): $(COLLECTION_SOURCES) | deps
-	@mkdir -p .build/installed
+	@mkdir -p .build
 	@tmp=$$(mktemp -d .build/tarball.XXXX) && \
 	  $(BIN)/ansible-galaxy collection build --force --output-path $$tmp . >/dev/null && \
 	  mv -f $$tmp/*.tar.gz $(TARBALL) && rmdir $$tmp
-	@dest=.build/installed/$$(date +%s%N) && \
-	  ANSIBLE_COLLECTIONS_PATH=$$dest $(BIN)/ansible-galaxy collection install --offline --force -p $$dest $(TARBALL) >/dev/null && \
-	  if [ -d collection/ansible_collections ] && [ ! -L collection/ansible_collections ]; then rm -rf collection/ansible_collections; fi && \
-	  ln -sfn ../$$dest/ansible_collections collection/.ansible_collections.new && \
-	  mv -T collection/.ansible_collections.new collection/ansible_collections && \
-	  ls -1d .build/installed/* | head -n -5 | xargs -r rm -rf
+	@stage=$$(mktemp -d collection/.staging.XXXX) && \
+	  ANSIBLE_COLLECTIONS_PATH=$$stage $(BIN)/ansible-galaxy collection install --offline --force -p $$stage $(TARBALL) >/dev/null && \
+	  old=$$(mktemp -d collection/.old.XXXX) && \
+	  { [ ! -e collection/ansible_collections ] || mv collection/ansible_collections $$old/; } && \
+	  mv $$stage/ansible_collections collection/ansible_collections && \
+	  rm -rf $$stage $$old .build/installed
 	@echo "built and installed $(TARBALL) into collection/"
 
 collection: $(TARBALL)
