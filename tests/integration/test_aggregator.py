@@ -32,7 +32,7 @@ def _sh(tb: Testbed, node: str, cmd: str) -> str:
 
 def test_fl_roles_converge_idempotently_and_train(tb: Testbed, shard: str) -> None:
     assert _sh(tb, "node1", "systemctl is-active fedmesh-aggregator || true") != "active"
-    first_check, run, _, _ = converge_cycle(tb, "aggregator_fl.yml", extra_vars={"it_data_src": shard})
+    first_check, run = converge_cycle(tb, "aggregator_fl.yml", extra_vars={"it_data_src": shard})[:2]
     assert first_check.changed("node1") >= 1 and first_check.changed("node2") >= 1
     assert run.changed("node1") >= 1 and run.changed("node2") >= 1
 
@@ -94,9 +94,8 @@ def test_bad_input_fails_before_changing_anything(tb: Testbed, extra: dict, name
 
 
 def test_fl_client_bad_url_is_named(tb: Testbed, shard: str) -> None:
-    res = play(tb, "aggregator_fl.yml", extra_vars={"it_data_src": shard,
-                                                     "fedmesh_fl_client_aggregator_url": "node1:8470"},
-               limit="fl_clients")
+    bad = {"it_data_src": shard, "fedmesh_fl_client_aggregator_url": "node1:8470"}
+    res = play(tb, "aggregator_fl.yml", extra_vars=bad, limit="fl_clients")
     assert res.rc != 0 and res.changed() == 0
     assert "fedmesh_fl_client_aggregator_url" in res.output
 
