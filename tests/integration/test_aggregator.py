@@ -100,6 +100,26 @@ def test_fl_client_bad_url_is_named(tb: Testbed, shard: str) -> None:
     assert "fedmesh_fl_client_aggregator_url" in res.output
 
 
+def test_listen_auto_binds_the_mesh_address_else_loopback(tb: Testbed) -> None:
+    auto = {"fedmesh_aggregator_listen_host": "auto"}
+    try:
+        # No WireGuard on this node: auto falls back to loopback (nothing exposed).
+        play(tb, "aggregator.yml", extra_vars=auto).assert_ok()
+        assert json.loads(_sh(tb, "node1", f"cat {CONFIG}"))["host"] == "127.0.0.1"
+        # A wg-quick config for wg0 (as the wireguard_mesh role writes it): auto binds its address, read from the
+        # node with wireguard_info. The node's own test-bed address stands in for the mesh address here.
+        addr = tb.nodes["node1"].address
+        tb.exec("node1", f"mkdir -p /etc/wireguard && printf '[Interface]\\nAddress = {addr}/24\\n' "
+                         "> /etc/wireguard/wg0.conf")
+        res = play(tb, "aggregator.yml", extra_vars=auto).assert_ok()
+        assert json.loads(_sh(tb, "node1", f"cat {CONFIG}"))["host"] == addr
+        assert f"http://{addr}:8470" in res.output  # the published fedmesh_aggregator_url
+        assert "After=wg-quick@wg0.service" in _sh(tb, "node1", "cat /etc/systemd/system/fedmesh-aggregator.service")
+    finally:
+        tb.exec("node1", "rm -f /etc/wireguard/wg0.conf", check=False)
+        play(tb, "aggregator.yml").assert_ok()
+
+
 MAKE_CERT = """
 import datetime
 from cryptography import x509

@@ -1,0 +1,207 @@
+"""The whole cluster on 4 real test-bed nodes, provisioned with site.yml, driven the three ways users drive
+it (ansible-playbook, ansible-runner API and CLI, a Galaxy tarball install), then a real federated
+training and the cluster-level fault tests.  Tests run in file order on one provisioned cluster."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import ansible_runner
+import pytest
+import yaml
+from conftest import play
+from demo import fl_demo
+from testbed import Testbed
+from testbed.ansible import ansible_env, parse_recap
+from testbed.engine import REPO, STATE_ROOT
+
+pytestmark = pytest.mark.testbed
+
+SITE = REPO / "playbooks" / "site.yml"
+NODES = ["node1", "node2", "node3", "node4"]
+GROUPS = {"mesh": NODES, "storage": NODES[:3], "aggregator": ["node1"], "fl_clients": NODES}
+STATE = "/mnt/fedmesh/aggregator"
+
+
+@pytest.fixture(scope="module")
+def inventory() -> Path:
+    """An inventory like inventories/demo (same group_vars), with its own generated secrets."""
+    inv = STATE_ROOT / "it-site-inventory"
+    shutil.rmtree(inv, ignore_errors=True)
+    shutil.copytree(REPO / "inventories" / "demo" / "group_vars", inv / "group_vars",
+                    ignore=shutil.ignore_patterns("demo_secrets.yml"))
+    return inv
+
+
+@pytest.fixture(scope="module")
+def tb(testbed_factory, inventory: Path) -> Testbed:
+    return testbed_factory("site", nodes=4, groups=GROUPS, inventory=inventory / "hosts.yml")
+
+
+@pytest.fixture(scope="module")
+def heldout(tb: Testbed, inventory: Path) -> tuple:
+    return fl_demo.prepare(STATE_ROOT / "it-site-data", inventory, NODES)
+
+
+def _round(tb: Testbed) -> dict:
+    return fl_demo._round(tb, fl_demo._aggregator_url(tb))
+
+
+def test_site_check_mode_on_a_fresh_cluster_then_converges(tb: Testbed, inventory: Path, heldout: tuple) -> None:
+    check = play(tb, str(SITE), check=True).assert_ok()
+    assert check.changed() > 0, "check mode on fresh nodes must report the changes it would make"
+    assert tb.exec("node1", "test -e /etc/wireguard/wg0.conf", check=False).returncode != 0, "check mode changed a node"
+    play(tb, str(SITE)).assert_ok()
+    again = play(tb, str(SITE)).assert_ok()
+    assert again.changed() == 0, again.output[-4000:]
+    # The aggregator's state is on the Gluster volume, visible from every other node's mount.
+    assert "index.json" in tb.exec("node4", f"ls {STATE}/models").stdout
+
+
+def test_ansible_runner_api(tb: Testbed, inventory: Path, tmp_path: Path) -> None:
+    env = ansible_env()
+    (tmp_path / "pdd").mkdir()
+    result = ansible_runner.run(
+        private_data_dir=str(tmp_path / "pdd"), playbook=str(SITE), inventory=str(inventory), quiet=True,
+        envvars={"ANSIBLE_CONFIG": env["ANSIBLE_CONFIG"], "ANSIBLE_HOME": env["ANSIBLE_HOME"]},
+    )
+    assert result.status == "successful", result.stdout.read()
+    assert set(result.stats["processed"]) == set(NODES)  # zero hosts would also be "successful"
+    assert not result.stats["failures"] and not result.stats["dark"]
+    assert sum(result.stats["changed"].values()) == 0, "converged cluster: no change"
+    summaries = [e for e in result.events if e["event"] == "runner_on_ok"
+                 and e["event_data"].get("task") == "Node summary"]
+    assert {e["event_data"]["host"] for e in summaries} == set(NODES)
+
+
+def test_ansible_runner_cli(tb: Testbed, inventory: Path, tmp_path: Path) -> None:
+    pdd = tmp_path / "pdd"
+    pdd.mkdir()
+    (pdd / "inventory").symlink_to(inventory)
+    proc = subprocess.run(["ansible-runner", "run", str(pdd), "-p", str(SITE), "--json"],
+                          env=ansible_env(), capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    stats = next(e for e in events if e["event"] == "playbook_on_stats")["event_data"]
+    assert set(stats["processed"]) == set(NODES) and not stats["failures"] and not stats["changed"]
+
+
+def test_galaxy_tarball_install_and_run_by_fqcn(tb: Testbed, inventory: Path, tmp_path: Path) -> None:
+    env = ansible_env()
+    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(REPO)],
+                   env=env, capture_output=True, text=True, check=True)
+    tarball = next(tmp_path.glob("fedmesh-cluster-*.tar.gz"))
+    requirements = tmp_path / "requirements.yml"
+    requirements.write_text(yaml.safe_dump({"collections": [{"name": str(tarball), "type": "file"}]}))
+    dest = tmp_path / "collections"
+    subprocess.run(["ansible-galaxy", "collection", "install", "--offline", "-r", str(requirements), "-p", str(dest)],
+                   env={**env, "ANSIBLE_COLLECTIONS_PATH": str(dest)}, capture_output=True, text=True, check=True)
+    assert (dest / "ansible_collections" / "fedmesh" / "cluster" / "MANIFEST.json").exists()
+    # site.yml by FQCN from that path only: no ansible.cfg, no checkout on the collections path.
+    run_env = {k: v for k, v in env.items() if k != "ANSIBLE_CONFIG"}
+    run_env.update({"ANSIBLE_COLLECTIONS_PATH": str(dest), "ANSIBLE_HOST_KEY_CHECKING": "False",
+                    "ANSIBLE_PIPELINING": "True"})
+    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), "fedmesh.cluster.site"], cwd=tmp_path,
+                          env=run_env, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    stats = parse_recap(proc.stdout)
+    assert set(stats) == set(NODES) and all(s["changed"] == 0 for s in stats.values())
+
+
+def test_federated_training_learns_and_a_robust_rule_resists_poisoning(tb: Testbed, inventory: Path,
+                                                                      heldout: tuple) -> None:
+    experiments = {e.name: e for e in fl_demo.run_all(tb, inventory, NODES, 8, *heldout)}
+    honest, poisoned, robust = (experiments[n].accuracy for n in ("fedavg", "fedavg-poisoned", "median-poisoned"))
+    assert len(honest) == len(poisoned) == len(robust) == 8
+    assert honest[-1] >= 0.7, f"FedAvg should learn well above chance (10%): {honest}"
+    assert honest[-1] > honest[0], f"accuracy should rise over the rounds: {honest}"
+    assert robust[-1] >= 0.5 and robust[-1] >= poisoned[-1] + 0.15, f"median {robust} vs FedAvg {poisoned}"
+    # Every version's SHA-256 was checked against the service's index when read from the Gluster volume.
+    assert all(m["sha256"] for e in experiments.values() for m in e.models)
+
+
+def _fl_converge(tb: Testbed, inventory: Path, **extra: object) -> None:
+    for host in NODES:
+        tb.exec(host, "systemctl stop fedmesh-fl-client", check=False)
+    vars_ = {"fedmesh_aggregator_auto_rounds": 1000, **extra}
+    play(tb, "fedmesh.cluster.fl", extra_vars=vars_).assert_ok()
+
+
+def _wait_version(tb: Testbed, at_least: int, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        version = int(_round(tb).get("model_version") or 0)
+        if version >= at_least:
+            return version
+        time.sleep(0.5)
+    raise AssertionError(f"model version {at_least} not reached in {timeout}s: {_round(tb)}")
+
+
+def test_client_cut_off_mid_round_closes_at_quorum(tb: Testbed, inventory: Path, heldout: tuple) -> None:
+    _fl_converge(tb, inventory, fedmesh_aggregator_quorum=3, fedmesh_aggregator_state_dir=STATE + "-quorum")
+    for host in NODES:
+        tb.exec(host, "systemctl restart fedmesh-fl-client")
+    start = _wait_version(tb, 1)
+    tb.cut("node4")
+    try:
+        later = _wait_version(tb, start + 3)
+        assert later >= start + 3
+        health = tb.exec("node2", "PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client "
+                                  f"--url {fl_demo._aggregator_url(tb)} health", check=False)
+        assert health.returncode == 0, "the aggregator must stay up while a client is gone"
+    finally:
+        tb.restore("node4")
+
+
+def _submit_as(tb: Testbed, node: str, token: str, round_id: int, base: int) -> dict:
+    url = fl_demo._aggregator_url(tb)
+    cli = f"PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client --url {url} --token-file /root/t"
+    res = tb.exec(node, f"umask 077; printf %s '{token}' > /root/t; {cli} get-model --out /root/m.npz >/dev/null "
+                        f"&& {cli} submit --round {round_id} --file /root/m.npz --num-samples 10 "
+                        f"--base-version {base}; "
+                        "rc=$?; rm -f /root/t; exit $rc", check=False)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_aggregator_killed_mid_round_loses_no_accepted_update(tb: Testbed, inventory: Path,
+                                                              heldout: tuple) -> None:
+    state = STATE + "-kill"
+    _fl_converge(tb, inventory, fedmesh_aggregator_quorum=4, fedmesh_aggregator_state_dir=state)
+    tokens = yaml.safe_load((inventory / "group_vars" / "all" / "demo_secrets.yml").read_text())["demo_client_tokens"]
+    rnd = _round(tb)
+    assert rnd["status"] == "open" and rnd["accepted"] == 0
+    for node in ("node2", "node3"):
+        _submit_as(tb, node, tokens[node], rnd["id"], rnd["base_version"])
+    assert _round(tb)["accepted"] == 2
+    tb.exec("node1", "systemctl kill -s KILL fedmesh-aggregator")
+    deadline = time.monotonic() + 60
+    after: dict = {}
+    while time.monotonic() < deadline and not after:
+        time.sleep(1)
+        after = _round(tb)
+    assert after.get("id") == rnd["id"] and after.get("accepted") == 2, after
+    assert sorted(after["accepted_clients"]) == ["node2", "node3"]
+    assert "round.ckpt" in tb.exec("node3", f"ls {state}").stdout  # durable on the Gluster volume
+    for node in ("node1", "node4"):
+        _submit_as(tb, node, tokens[node], rnd["id"], rnd["base_version"])
+    assert _wait_version(tb, rnd["base_version"] + 1) == rnd["base_version"] + 1
+
+
+def test_node_stopped_during_site_fails_only_that_host_then_converges(tb: Testbed, inventory: Path,
+                                                                       heldout: tuple) -> None:
+    stopper = threading.Timer(8.0, tb.stop, args=("node4",))
+    stopper.start()
+    try:
+        res = play(tb, str(SITE))
+    finally:
+        stopper.join()
+    assert res.rc != 0
+    assert res.failed_hosts() == ["node4"], f"only node4 may fail: {res.stats}\n{res.output[-3000:]}"
+    assert "node4" in res.output and ("UNREACHABLE" in res.output or "unreachable" in res.output)
+    tb.start("node4")
+    play(tb, str(SITE)).assert_ok()
