@@ -46,7 +46,8 @@ Configuration (one JSON object; only ``state_dir`` and ``clients`` are required)
     At most this many update bodies are buffered at once; further uploads wait (TCP backpressure).
     With FedAvg the service's memory therefore grows by roughly ``(ingest_slots + 2) x model size``
     while ingesting (buffered bodies, accumulator, model-write buffer), whatever the client count;
-    bodies are dropped once folded in. Raise it when many clients upload slowly over a WAN.
+    body buffers are pooled (one per slot, allocated and pre-faulted when a round opens, reused by
+    each upload, dropped when the round closes). Raise it when many clients upload slowly over a WAN.
 ``body_timeout_s`` (int, default 300)
     An update body must arrive within this many seconds once its upload slot is granted (408
     otherwise), so a stalled client cannot hold an ingest slot forever.

@@ -9,6 +9,7 @@ import json
 import ssl
 from typing import Any
 
+import numpy as np
 from aiohttp import web, web_protocol
 
 from .. import wire
@@ -157,12 +158,12 @@ async def rounds_close(request: web.Request) -> web.Response:
     return _json(200, await request.app[MANAGER].close_round("admin"))
 
 
-async def _read_body(request: web.Request, limit: int) -> bytearray:
-    """Whole body in one preallocated buffer (when Content-Length is known), else grown up to ``limit``."""
+async def _read_body(request: web.Request, limit: int, buf: np.ndarray | None) -> memoryview | bytearray:
+    """The body copied into ``buf`` (a pooled buffer of at least Content-Length bytes) when its length is
+    known, else grown up to ``limit``."""
     n = request.content_length
-    if n is not None:
-        buf = bytearray(n)
-        mv = memoryview(buf)
+    if n is not None and buf is not None:
+        mv = buf.data
         pos = 0
         async for chunk in request.content.iter_any():
             k = len(chunk)
@@ -172,7 +173,7 @@ async def _read_body(request: web.Request, limit: int) -> bytearray:
             pos += k
         if pos != n:
             raise ApiError(400, "malformed", f"body ended after {pos} of {n} bytes")
-        return buf
+        return mv[:n]
     grown = bytearray()
     async for chunk in request.content.iter_any():
         grown += chunk
@@ -203,22 +204,41 @@ async def updates_post(request: web.Request) -> web.Response:
         m.reserve(client, round_id)
         reserved = True
         async with m.ingest_slots:  # bounds the update bodies held in memory at once
+            n = request.content_length
+            pooled, gen = m.buffers.take(n) if n is not None else (None, 0)
+            reusable = False  # the buffer goes back to the pool only once nothing can still read it
             try:
-                body = await asyncio.wait_for(_read_body(request, limit), m.cfg.body_timeout_s)
-            except TimeoutError:
-                raise ApiError(408, "timeout", f"update body did not arrive within {m.cfg.body_timeout_s} s") from None
-            met.bytes_received.inc(len(body))
-            try:
-                p = wire.decode(body, expect="update")
-            except wire.WireError as e:
-                raise ApiError(400, "malformed", f"malformed update payload: {e}") from None
-            if p.client not in ("", client):  # "" = the token's own client
-                raise ApiError(403, "forbidden", f"payload is for client {p.client!r}, the token is {client!r}'s")
-            if p.round != round_id:
-                raise ApiError(400, "malformed", f"payload is for round {p.round} but was posted to round {round_id}")
-            seq = await m.apply(client, round_id, p)
-            num_samples = p.num_samples
-            del p, body  # folded into the aggregate: the buffer is not kept
+                try:
+                    body = await asyncio.wait_for(_read_body(request, limit, pooled), m.cfg.body_timeout_s)
+                except TimeoutError:
+                    reusable = True
+                    raise ApiError(408, "timeout",
+                                   f"update body did not arrive within {m.cfg.body_timeout_s} s") from None
+                except ApiError:
+                    reusable = True
+                    raise
+                met.bytes_received.inc(len(body))
+                try:
+                    try:
+                        p = wire.decode(body, expect="update")
+                    except wire.WireError as e:
+                        raise ApiError(400, "malformed", f"malformed update payload: {e}") from None
+                    if p.client not in ("", client):  # "" = the token's own client
+                        raise ApiError(403, "forbidden",
+                                       f"payload is for client {p.client!r}, the token is {client!r}'s")
+                    if p.round != round_id:
+                        raise ApiError(400, "malformed",
+                                       f"payload is for round {p.round} but was posted to round {round_id}")
+                    seq = await m.apply(client, round_id, p)  # returns or raises ApiError once the fold is over
+                except ApiError:
+                    reusable = True
+                    raise
+                num_samples = p.num_samples
+                del p, body  # folded into the aggregate: the buffer is not kept
+                reusable = True
+            finally:
+                if reusable and pooled is not None:
+                    m.buffers.give(pooled, gen)
         result = await m.finish(client, round_id, seq, num_samples)
         return _json(202, result)
     except ApiError as e:

@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -138,10 +139,13 @@ class ModelStore:
             server_state: dict[str, np.ndarray] | None) -> tuple[dict[str, Any], bytearray]:
         data = wire.encode_model(layers, version=version, round=round_id)  # served as is: no extra copy
         name = f"v{version}.fmw"
-        atomic_write(self.dir / name, data)
-        if server_state:
-            save_npz(self.dir / f"s{version}.npz", server_state)
-        entry = {"version": version, "sha256": hashlib.sha256(data).hexdigest(), "created": time.time(),
+        with ThreadPoolExecutor(1) as pool:  # hash while the file is written and fsynced (both release the GIL)
+            sha = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+            atomic_write(self.dir / name, data)
+            if server_state:
+                save_npz(self.dir / f"s{version}.npz", server_state)
+            digest = sha.result()
+        entry = {"version": version, "sha256": digest, "created": time.time(),
                  "round": round_id, "file": name, "bytes": len(data)}
         entries = [e for e in self.entries if e["version"] != version] + [entry]
         atomic_json(self.index_path, entries)

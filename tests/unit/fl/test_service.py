@@ -306,3 +306,42 @@ def test_stalled_upload_times_out_and_frees_its_slot(tmp_path: Path) -> None:
         assert s.client("c1").submit(1, update(0), 1, 0)["accepted"]  # slot free, client not marked
     finally:
         s.stop()
+
+
+def test_prefault_keeps_every_byte() -> None:
+    from fedmesh_fl.service.rounds import prefault
+
+    a = np.random.default_rng(0).standard_normal(5000).astype(np.float32)
+    a[[0, 1024, 4999]] = [-0.0, np.nan, np.inf]
+    before = a.tobytes()
+    prefault(a)
+    assert a.tobytes() == before
+    prefault(np.empty(0, np.float32))  # nothing to touch
+    ro = np.zeros(10, np.float32)
+    ro.flags.writeable = False
+    prefault(ro)  # read-only arrays are left alone
+
+
+def test_pooled_body_buffers_are_reused_across_rejections_and_rounds(tmp_path: Path) -> None:
+    s = Server(make_config(tmp_path / "st", ingest_slots=1))
+    try:
+        bufs = s.manager.buffers
+        assert bufs.size > 0 and len(bufs._free) == 1  # filled (and pre-faulted) when round 1 opened
+        pooled = bufs._free[0]
+        c1 = s.client("c1")
+        bad = update(5)
+        bad["w"][3, 1] = np.inf
+        assert status_of(lambda: c1.submit(1, bad, 7, 0))[0] == 422  # its buffer goes back to the pool ...
+        assert bufs._free == [pooled]
+        ups = {c: update(10 + i) for i, c in enumerate(CLIENTS)}
+        for c in CLIENTS:  # ... and later bodies overwrite it: the rejected one leaves no trace
+            assert s.client(c).submit(1, ups[c], 4, 0)["accepted"]
+        wait_version(c1, 1)
+        info = c1.wait_for_round(after=1, timeout=5, poll=0.02)
+        assert info["id"] == 2 and bufs._free and bufs._free[0] is not pooled  # dropped at close, new for round 2
+        _, model = c1.get_model()
+        for k in SHAPES:
+            ref = sum(ups[c][k].astype(np.float64) for c in CLIENTS) / 3
+            np.testing.assert_allclose(model[k], ref, rtol=0, atol=1e-6)
+    finally:
+        s.stop()
