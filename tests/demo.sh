@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# `make demo`: start 3 test-bed nodes, provision them with playbooks/site.yml from the built and
-# installed collection, and print what was done.  Nodes stay up for a look around; `make gc` removes them.
+# `make demo`: start 4 test-bed nodes, provision them with fedmesh.cluster.site from the built and
+# installed collection, then run a real federated training over the mesh (tests/demo/fl_demo.py).
+# Nodes stay up for a look around; `make gc` removes them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-nodes=${FEDMESH_DEMO_NODES:-3}
-clients=$(python3 -c "import json; print(json.dumps(['node%d' % i for i in range(2, $nodes + 1)]))")
-all=$(python3 -c "import json; print(json.dumps(['node%d' % i for i in range(1, $nodes + 1)]))")
-groups="{\"mesh\": $all, \"storage\": $all, \"aggregator\": [\"node1\"], \"fl_clients\": $clients}"
+rounds=${FEDMESH_DEMO_ROUNDS:-12}
+groups='{"mesh": ["node1", "node2", "node3", "node4"], "storage": ["node1", "node2", "node3"],
+         "aggregator": ["node1"], "fl_clients": ["node1", "node2", "node3", "node4"]}'
+start=$(date +%s)
 
-echo "=== starting $nodes test-bed nodes"
-python -m testbed up --name demo --nodes "$nodes" --groups "$groups" --inventory inventories/demo/hosts.yml
+echo "=== starting 4 test-bed nodes (node1: aggregator; node1-3: storage; node1-4: FL clients)"
+python -m testbed up --name demo --nodes 4 --groups "$groups" --inventory inventories/demo/hosts.yml
+
+echo "=== data shards (scikit-learn digits, non-IID) and tokens for the clients"
+python tests/demo/fl_demo.py prepare
 
 echo "=== ansible-playbook -i inventories/demo fedmesh.cluster.site (installed collection)"
-ansible-playbook -i inventories/demo fedmesh.cluster.site | tee .build/demo-site.log
+mkdir -p demo-output
+ansible-playbook -i inventories/demo fedmesh.cluster.site | tee demo-output/site.log | grep -E '^(PLAY|TASK|ok|changed|fatal|node[0-9] +:)|msg:' | grep -vE '^(ok|changed): ' || true
+grep -A6 '^PLAY RECAP' demo-output/site.log
+
+echo "=== federated training over the mesh"
+python tests/demo/fl_demo.py run --rounds "$rounds"
 
 echo
-echo "=== demo done. Nodes are still running:"
-echo "    ssh into one:  python -m testbed exec --name demo node1 'wg show; gluster volume info'"
-echo "    remove them:   make gc"
+echo "=== demo done in $(( $(date +%s) - start ))s. Nodes are still running:"
+echo "    look around:  PYTHONPATH=tests python -m testbed exec --name demo node1 'wg show; gluster volume info'"
+echo "    remove them:  make gc"
