@@ -75,7 +75,7 @@ unit: deps
 
 lint: deps
 	$(BIN)/ruff check .
-	$(BIN)/mypy plugins/module_utils src tests/testbed bench
+	$(BIN)/mypy plugins/module_utils src bench tools tests/testbed tests/demo tests/integration
 	rm -rf .ansible/collections/ansible_collections/fedmesh  # never lint against a stale copy
 	$(BIN)/ansible-lint
 	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .

@@ -147,7 +147,7 @@ class Testbed:
         children: dict[str, dict] = {g: {"hosts": {h: {} for h in members if h in hosts}}
                                      for g, members in self.groups.items()}
         inv = {"all": {"hosts": hosts, "vars": {**common, **self.group_vars}, "children": children}}
-        self.inventory.write_text(yaml.safe_dump(inv, sort_keys=False))
+        self.inventory.write_text("---\n" + yaml.safe_dump(inv, sort_keys=False))
         return self.inventory
 
     # ---------------------------------------------------------------- node operations
