@@ -20,6 +20,24 @@ attributes:
       - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
 """
 
+    # For modules that support check mode and diff mode fully, are idempotent, and are tested on Debian.
+    FULL_SUPPORT = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - Secrets (private and preshared keys, tokens) are always redacted from diffs.
+  idempotent:
+    support: full
+  platform:
+    description: Target operating systems this module is tested against.
+    support: full
+    platforms: debian
+"""
+
     # For *_info modules, which never change anything.
     INFO_MODULE = r"""
 options: {}

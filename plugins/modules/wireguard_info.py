@@ -17,7 +17,7 @@ description:
     only whether a preshared key is set.
   - Works before WireGuard is installed (then only config files are read) and on interfaces that are down.
 extends_documentation_fragment:
-  - fedmesh.cluster.fedmesh
+  - fedmesh.cluster.attributes
 attributes:
   check_mode:
     support: full
@@ -27,6 +27,7 @@ attributes:
   idempotent:
     support: full
   platform:
+    description: Target operating systems this module is tested against.
     support: full
     platforms: debian
 options:

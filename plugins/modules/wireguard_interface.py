@@ -20,8 +20,8 @@ description:
   - Check mode reports what would change (including the peers added, removed and changed) and changes
     nothing. Diff mode shows the config with private and preshared keys redacted.
 extends_documentation_fragment:
-  - fedmesh.cluster.fedmesh
-  - fedmesh.cluster.fedmesh.full_support
+  - fedmesh.cluster.attributes
+  - fedmesh.cluster.attributes.full_support
 options:
   name:
     description: Interface name (1-15 characters).

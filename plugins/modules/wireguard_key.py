@@ -17,8 +17,8 @@ description:
   - The key itself is never printed, returned or shown in a diff.
   - O(regenerate) controls rotation - never, when the file is older than O(max_age_days), or on every run.
 extends_documentation_fragment:
-  - fedmesh.cluster.fedmesh
-  - fedmesh.cluster.fedmesh.full_support
+  - fedmesh.cluster.attributes
+  - fedmesh.cluster.attributes.full_support
 attributes:
   idempotent:
     support: partial
