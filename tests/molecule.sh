@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export ANSIBLE_COLLECTIONS_PATH="$PWD/collection"
 export MOLECULE_NO_LOG=false
+# Plain logs for CI (no ANSI colour codes).
+export NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
 # A stale copy of the collection there (from an older Molecule prerun or ansible-lint) would shadow collection/.
 rm -rf .ansible/collections/ansible_collections/fedmesh
 scenario=${1:-default}
