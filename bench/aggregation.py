@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Aggregation-core benchmark: fedmesh core vs. the memory floor and vs. Flower.
 
     python bench/aggregation.py [--quick] [--no-service] [--rules fedavg,median,...]
@@ -47,7 +46,7 @@ FLOWER_BUDGET_S = 90.0  # above this (estimated) a Flower Bulyan run is extrapol
 
 def best(fn: Callable[[], Any], reps: int) -> tuple[float, Any]:
     t, out = float("inf"), None
-    for _ in range(reps):
+    for _rep in range(reps):
         gc.collect()
         t0 = time.perf_counter()
         out = fn()
@@ -59,7 +58,7 @@ def make_inputs(n: int, p: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     g = rng.standard_normal(p, dtype=np.float32)
     ups = []
-    for _ in range(n):
+    for _i in range(n):
         x = rng.standard_normal(p, dtype=np.float32)
         x *= np.float32(0.05)
         x += g
@@ -158,7 +157,7 @@ def bulyan_estimate(krum_s: float, n: int, f: int) -> float:
 def run_config(n: int, p: int, rules: list[str], reps: int) -> None:
     spec, g, ups, samples = make_inputs(n, p)
     cfg = f"{n}x{p // 1_000_000}M"
-    t_floor, _ = best(lambda: floor(ups, samples), reps)
+    t_floor, _out = best(lambda: floor(ups, samples), reps)
     print(f"{cfg:<10} {'floor':<15} {t_floor:9.4f} {1.0:8.2f}", flush=True)
     flower_results = [([x[a:b] for a, b in zip(spec.offsets[:-1], spec.offsets[1:], strict=True)], s)
                       for x, s in zip(ups, samples, strict=True)]
@@ -167,7 +166,7 @@ def run_config(n: int, p: int, rules: list[str], reps: int) -> None:
         def run_ours(rule: str = rule) -> dict[str, np.ndarray]:
             return aggregate(rule, spec, g, ups, samples)
 
-        t_ours, _ = best(run_ours, reps)
+        t_ours, _out = best(run_ours, reps)
         mine = ours(rule, spec, g, ups, samples) if flower_call(rule, n) is not None else None
         speed = ""
         call = flower_call(rule, n)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Ingest benchmark: the aggregation service vs. raw loopback transfer of the same bytes.
 
     python bench/ingest.py [--quick] [--clients 8] [--floats 10000000]
@@ -156,7 +155,7 @@ def _service(state: Path, n_clients: int, n_floats: int) -> tuple[subprocess.Pop
     for line in p.stderr:
         rec = json.loads(line)
         if rec["event"] == "listening":
-            threading.Thread(target=lambda: [None for _ in p.stderr or ()], daemon=True).start()
+            threading.Thread(target=lambda: [None for _line in p.stderr or ()], daemon=True).start()
             return p, int(rec["port"]), tokens
     raise RuntimeError("service did not start")
 
@@ -194,7 +193,7 @@ def _service_once(n_clients: int, n: int, payload: bytes, vec: np.ndarray) -> di
             sampler.stop_evt.set()
             sampler.join()
             info = clients[0].round_info()
-            _, model = clients[0].get_model()
+            _version, model = clients[0].get_model()
         finally:
             proc.terminate()
             proc.wait(30)
@@ -215,7 +214,7 @@ def run(quick: bool, n_clients: int = 8, n_floats: int | None = None, reps: int 
           f"{mb:.0f} MB total) over 127.0.0.1; best of {reps} interleaved runs")
     times: dict[str, list[float]] = {"raw-socket": [], "aiohttp-sink": [], "service": []}
     svc: list[dict[str, Any]] = []
-    for _ in range(reps):  # interleaved, so load from other processes hits every receiver alike
+    for _rep in range(reps):  # interleaved, so load from other processes hits every receiver alike
         times["raw-socket"].append(_sink_once("raw", n_clients, payload))
         times["aiohttp-sink"].append(_sink_once("aiohttp", n_clients, payload))
         svc.append(_service_once(n_clients, n, payload, vec))
@@ -239,7 +238,7 @@ def run(quick: bool, n_clients: int = 8, n_floats: int | None = None, reps: int 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--floats", type=int)

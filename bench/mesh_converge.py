@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Mesh converge benchmark: time to build the WireGuard mesh on fresh test-bed nodes, and the no-change re-run.
 
     python bench/mesh_converge.py [--sizes 3,6,9] [--quick] [--name bench-mesh]
@@ -234,7 +233,7 @@ def summarize(rows: list[Row]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0] if __doc__ else None)
     parser.add_argument("--sizes", default="3,6,9", help="comma-separated node counts (default 3,6,9)")
     parser.add_argument("--quick", action="store_true", help="3 and 6 nodes only")
     parser.add_argument("--name", default="bench-mesh", help="test-bed name (default bench-mesh)")

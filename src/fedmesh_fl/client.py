@@ -83,7 +83,7 @@ class Client:
 
     def _json(self, method: str, path: str, obj: Any = None) -> Any:
         body = None if obj is None else json.dumps(obj).encode()
-        _, _, data = self.request(method, path, body, "application/json" if body is not None else None)
+        _status, _hdrs, data = self.request(method, path, body, "application/json" if body is not None else None)
         return json.loads(data)
 
     # ---------------------------------------------------------------- API
@@ -98,7 +98,7 @@ class Client:
 
     def get_model_bytes(self, version: int | None = None) -> tuple[int, bytes]:
         path = "/v1/model" if version is None else f"/v1/models/{int(version)}"
-        _, hdrs, data = self.request("GET", path)
+        _status, hdrs, data = self.request("GET", path)
         sha = hdrs.get("x-model-sha256")
         if sha and hashlib.sha256(data).hexdigest() != sha:
             raise ServiceError(502, {"error": "checksum", "message": "downloaded model does not match X-Model-SHA256"})
@@ -107,7 +107,7 @@ class Client:
     def get_model(self, version: int | None = None) -> tuple[int, dict[str, np.ndarray]]:
         """(version, layers); layers are read-only float32 views of the downloaded payload."""
         v, data = self.get_model_bytes(version)
-        _, layers = wire.decode_model(data)
+        _version, layers = wire.decode_model(data)
         return v, layers
 
     def submit(self, round_id: int, layers: Mapping[str, Any], num_samples: int, base_version: int) -> dict[str, Any]:
@@ -116,7 +116,8 @@ class Client:
         return self.submit_payload(round_id, payload)
 
     def submit_payload(self, round_id: int, payload: bytes | bytearray) -> dict[str, Any]:
-        _, _, data = self.request("POST", f"/v1/rounds/{int(round_id)}/updates", payload, "application/octet-stream")
+        _status, _hdrs, data = self.request("POST", f"/v1/rounds/{int(round_id)}/updates", payload,
+                                            "application/octet-stream")
         return json.loads(data)
 
     def wait_for_round(self, after: int = 0, timeout: float = 600.0, poll: float = 0.5) -> dict[str, Any]:

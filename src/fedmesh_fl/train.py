@@ -45,7 +45,7 @@ def local_train(model: Model, X: np.ndarray, y: np.ndarray, epochs: int = 1, lr:
     b = np.array(model["b"], np.float32)
     rng = np.random.default_rng(seed)
     n = len(X)
-    for _ in range(epochs):
+    for _epoch in range(epochs):
         order = rng.permutation(n)
         for s in range(0, n, batch):
             idx = order[s:s + batch]
@@ -81,7 +81,7 @@ def non_iid_shards(X: np.ndarray, y: np.ndarray, n_clients: int, seed: int = 0,
     for k in range(n_clients):
         for j in range(min(classes_per_client, len(classes))):
             holders[perm[(k * classes_per_client + j) % len(classes)]].append(k)
-    idx: list[list[int]] = [[] for _ in range(n_clients)]
+    idx: list[list[int]] = [[] for _i in range(n_clients)]
     for c, ks in holders.items():
         if not ks:
             continue

@@ -134,8 +134,8 @@ def run_experiment(tb: Testbed, inventory: Path, exp: Experiment, clients: list[
             acc = train.evaluate(layers, Xt, yt)
             exp.accuracy.append(acc)
             exp.models.append({"version": version, "sha256": sha})
-            bar = "#" * int(acc * 40)
-            print(f"  round {version:2d}/{rounds}  accuracy {acc:6.1%}  {bar:<40}  v{version} sha256 {sha[:12]}")
+            meter = "#" * int(acc * 40)
+            print(f"  round {version:2d}/{rounds}  accuracy {acc:6.1%}  {meter:<40}  v{version} sha256 {sha[:12]}")
         time.sleep(0.5)
     if version < rounds:
         raise SystemExit(f"experiment {exp.name}: only {version}/{rounds} rounds finished in {timeout}s")

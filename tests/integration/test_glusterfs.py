@@ -48,7 +48,7 @@ def volume_play(tb: Testbed, **kwargs: object):
 def test_pool_forms_and_converges_from_fresh_nodes(tb: Testbed) -> None:
     for node in NODES:  # gluster creates a brick's last directory only, like on a real data filesystem
         tb.exec(node, "mkdir -p /bricks")
-    first_check, run, _, _ = converge_cycle(tb, "gluster_peer.yml", extra_vars={"gp_peers": NODES})
+    first_check, run, _second_check, _rerun = converge_cycle(tb, "gluster_peer.yml", extra_vars={"gp_peers": NODES})
     assert first_check.changed() >= 1 and "gluster peer probe node2" in run.output or run.changed() >= 1
     for node in NODES:
         peers = parse.parse_peers(gluster(tb, "pool list", node))

@@ -54,7 +54,7 @@ def test_node_info_bad_input_names_the_field(tb: Testbed) -> None:
 def test_common_role_converges_and_is_idempotent(tb: Testbed) -> None:
     before = tb.exec("node1", "test -e /etc/sysctl.d/60-fedmesh.conf && echo present || echo absent").stdout
     assert before.strip() == "absent"
-    first_check, run, _, _ = converge_cycle(tb, "common.yml")
+    first_check, run, _second_check, _rerun = converge_cycle(tb, "common.yml")
     assert first_check.changed("node1") >= 1, "check mode on a fresh node must report the pending change"
     assert run.changed("node1") >= 1
     assert tb.exec("node1", "sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"

@@ -113,7 +113,7 @@ def test_galaxy_tarball_install_and_run_by_fqcn(tb: Testbed, inventory: Path, tm
 
 
 def test_federated_training_learns_and_a_robust_rule_resists_poisoning(tb: Testbed, inventory: Path,
-                                                                      heldout: tuple) -> None:
+                                                                       heldout: tuple) -> None:
     experiments = {e.name: e for e in fl_demo.run_all(tb, inventory, NODES, 8, *heldout)}
     honest, poisoned, robust = (experiments[n].accuracy for n in ("fedavg", "fedavg-poisoned", "median-poisoned"))
     assert len(honest) == len(poisoned) == len(robust) == 8
@@ -193,7 +193,7 @@ def test_aggregator_killed_mid_round_loses_no_accepted_update(tb: Testbed, inven
 
 
 def test_node_stopped_during_site_fails_only_that_host_then_converges(tb: Testbed, inventory: Path,
-                                                                       heldout: tuple) -> None:
+                                                                      heldout: tuple) -> None:
     stopper = threading.Timer(8.0, tb.stop, args=("node4",))
     stopper.start()
     try:

@@ -64,7 +64,7 @@ def secrets(tb: Testbed) -> list[str]:
 
 
 def test_module_level_check_run_check_run(tb: Testbed) -> None:
-    first_check, run, _, _ = converge_cycle(tb, MODULES)
+    first_check, run, _second_check, _rerun = converge_cycle(tb, MODULES)
     assert first_check.changed("node1") >= 1 and run.changed("node1") >= 1
     assert sh(tb, "node1", "stat -c %a /etc/wireguard/wgt.conf /etc/wireguard/wgt.key") == "600\n600"
     assert sh(tb, "node1", "systemctl is-enabled wg-quick@wgt") == "enabled"

@@ -290,5 +290,3 @@ def axpy_parts(acc: np.ndarray, tmp: np.ndarray, weight: Any,
                 np.subtract(v[c0:c1], sub[off + c0 : off + c1], out=t, dtype=t.dtype)
                 np.multiply(t, weight, out=t, dtype=t.dtype)
             np.add(a, t, out=a)
-
-

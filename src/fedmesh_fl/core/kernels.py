@@ -172,7 +172,7 @@ def bulyan_select(dist: np.ndarray, f: int, theta: int) -> list[int]:
     remaining = list(range(dist.shape[0]))
     d = dist
     picked: list[int] = []
-    for _ in range(theta):
+    for _i in range(theta):
         j = int(krum_select(d, f, 1)[0])
         picked.append(remaining.pop(j))
         d = np.delete(np.delete(d, j, axis=0), j, axis=1)
@@ -199,7 +199,7 @@ def column_closest_mean(rows: np.ndarray, select: Sequence[int], beta: int) -> n
         lo = np.zeros(w, np.intp)
         hi = np.full(w, theta - 1, np.intp)
         ar = np.arange(w)
-        for _ in range(drop):
+        for _i in range(drop):
             drop_hi = (s[hi, ar] - med) > (med - s[lo, ar])
             lo += ~drop_hi
             hi -= drop_hi

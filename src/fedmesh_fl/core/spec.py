@@ -190,7 +190,7 @@ def validate(
                 "shape", client, name, f"got shape {arr.shape}, expected {shape}; the model architecture differs."
             )
         parts.append((off, arr.reshape(-1)))
-    for name, (_, v) in zip(spec.names, parts, strict=False):
+    for name, (_off, v) in zip(spec.names, parts, strict=False):
         _finite(client, name, v)
     return parts
 

@@ -43,7 +43,7 @@ def _json(status: int, body: dict[str, Any], **headers: str) -> web.Response:
 
 def _token_hash(request: web.Request) -> str:
     auth = request.headers.get("Authorization", "")
-    scheme, _, token = auth.partition(" ")
+    scheme, _sep, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "auth", "missing or malformed 'Authorization: Bearer <token>' header")
     return hashlib.sha256(token.strip().encode()).hexdigest()

@@ -66,7 +66,7 @@ class BodyBuffers:
 
     def fill(self, size: int) -> None:
         """Executor: allocate and pre-fault ``slots`` buffers of ``size`` bytes (replacing any)."""
-        bufs = [np.empty(size, np.uint8) for _ in range(self.slots)]
+        bufs = [np.empty(size, np.uint8) for _i in range(self.slots)]
         for b in bufs:
             prefault(b)
         self._free, self.size = bufs, size

@@ -30,22 +30,22 @@ def _cli(server: Server, tmp_path: Path, token: str, *args: str, capsys: pytest.
 
 
 def test_cli_round_trip(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, _ = _cli(server, tmp_path, "tok-c1", "health", capsys=capsys)
+    rc, out, _err = _cli(server, tmp_path, "tok-c1", "health", capsys=capsys)
     assert rc == 0 and out["status"] == "ok"
-    rc, out, _ = _cli(server, tmp_path, "tok-c1", "get-model", "--out", str(tmp_path / "m.npz"), capsys=capsys)
+    rc, out, _err = _cli(server, tmp_path, "tok-c1", "get-model", "--out", str(tmp_path / "m.npz"), capsys=capsys)
     assert rc == 0 and out["version"] == 0
     np.savez(tmp_path / "u.npz", **update(3))  # type: ignore[arg-type]
-    rc, out, _ = _cli(server, tmp_path, "tok-c2", "submit", "--round", "1", "--file", str(tmp_path / "u.npz"),
-                      "--num-samples", "4", "--base-version", "0", capsys=capsys)
+    rc, out, _err = _cli(server, tmp_path, "tok-c2", "submit", "--round", "1", "--file", str(tmp_path / "u.npz"),
+                         "--num-samples", "4", "--base-version", "0", capsys=capsys)
     assert rc == 0 and out["accepted"] is True
     Client(server.url, "tok-c1").wait_for_version(1, timeout=10, poll=0.02)
-    rc, out, _ = _cli(server, tmp_path, "tok-c1", "get-model", "--out", str(tmp_path / "m1.fmw"), capsys=capsys)
+    rc, out, _err = _cli(server, tmp_path, "tok-c1", "get-model", "--out", str(tmp_path / "m1.fmw"), capsys=capsys)
     assert rc == 0 and out["version"] == 1
-    _, layers = wire.decode_model((tmp_path / "m1.fmw").read_bytes())
+    _version, layers = wire.decode_model((tmp_path / "m1.fmw").read_bytes())
     np.testing.assert_allclose(layers["w"], update(3)["w"], atol=1e-6)  # one client: fedavg = its weights
-    rc, out, _ = _cli(server, tmp_path, "tok-c1", "models", capsys=capsys)
+    rc, out, _err = _cli(server, tmp_path, "tok-c1", "models", capsys=capsys)
     assert [m["version"] for m in out] == [0, 1]
-    rc, out, _ = _cli(server, tmp_path, "tok-c1", "wait-round", "--after", "1", "--wait", "5", capsys=capsys)
+    rc, out, _err = _cli(server, tmp_path, "tok-c1", "wait-round", "--after", "1", "--wait", "5", capsys=capsys)
     assert rc == 0 and out["id"] == 2
 
 
@@ -62,10 +62,10 @@ def _admin_flow(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert rc == 1 and out is None
     e = json.loads(err)
     assert e["status"] == 403 and "admin" in e["message"]
-    rc, out, _ = _cli(server, tmp_path, ADMIN, "close-round", capsys=capsys)
+    rc, out, _err = _cli(server, tmp_path, ADMIN, "close-round", capsys=capsys)
     assert rc == 0 and out["outcome"] == "aborted"
-    rc, out, _ = _cli(server, tmp_path, ADMIN, "open-round", "--rule", "median", "--quorum", "2",
-                      "--params", '{"max_clients": 4}', capsys=capsys)
+    rc, out, _err = _cli(server, tmp_path, ADMIN, "open-round", "--rule", "median", "--quorum", "2",
+                         "--params", '{"max_clients": 4}', capsys=capsys)
     assert rc == 0 and out["rule"] == "median" and out["quorum"] == 2 and out["id"] == 2
     rc, out, err = _cli(server, tmp_path, ADMIN, "open-round", capsys=capsys)
     assert rc == 1 and json.loads(err)["error"] == "round_open"

@@ -28,7 +28,7 @@ def run(rule: str, **params) -> np.ndarray:
     agg = make_round(rule, SPEC, GLOBAL, **params)
     for i, (u, s) in enumerate(zip(UPDATES, SAMPLES, strict=True)):
         agg.add(f"c{i}", u, s)
-    model, _ = agg.finalize()
+    model, _stats = agg.finalize()
     assert list(model) == list(SHAPES)
     assert all(model[k].dtype == np.float32 and model[k].shape == SHAPES[k] for k in SHAPES)
     return flatten(SPEC, model).astype(np.float64)
@@ -178,7 +178,7 @@ def naive_bulyan(x: np.ndarray, f: int) -> np.ndarray:
     remaining = list(range(x.shape[0]))
     chosen = []
     theta = x.shape[0] - 2 * f
-    for _ in range(theta):
+    for _i in range(theta):
         scores = naive_krum_scores(x[remaining], f)
         chosen.append(remaining.pop(int(np.argmin(scores))))
     sel = x[chosen]

@@ -15,7 +15,7 @@ RNG = np.random.default_rng(99)
 GLOBAL = {"emb": RNG.standard_normal((6, 4)).astype(np.float32), "out.b": RNG.standard_normal(3).astype(np.float32)}
 SPEC = ModelSpec.of(GLOBAL)
 PARAMS: dict[str, dict[str, Any]] = {"krum": {"f": 1}, "multi_krum": {"f": 1, "m": 2}, "bulyan": {"f": 1},
-          "clipped_fedavg": {"clip_norm": 0.5, "noise_multiplier": 0.3, "seed": 3}}
+                                     "clipped_fedavg": {"clip_norm": 0.5, "noise_multiplier": 0.3, "seed": 3}}
 
 
 def upd(i: int) -> dict[str, np.ndarray]:

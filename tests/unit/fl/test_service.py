@@ -87,7 +87,7 @@ def test_health_model_download_and_first_round(server: Server) -> None:
     assert v == 0
     listed = c.list_models()
     assert [m["version"] for m in listed] == [0] and listed[0]["sha256"] == hashlib.sha256(data).hexdigest()
-    _, layers = c.get_model()
+    _version, layers = c.get_model()
     assert layers["w"].shape == (16, 4) and layers["w"].dtype == np.float32
     assert status_of(lambda: c.get_model(7))[0] == 404
 
@@ -106,7 +106,7 @@ def test_fedavg_quorum_closes_round_with_reference_result(server: Server) -> Non
     v, data = server.client("c1").get_model_bytes(1)
     entry = [m for m in server.client("c1").list_models() if m["version"] == 1][0]
     assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["round"] == 1
-    _, model = wire.decode_model(data)
+    _version, model = wire.decode_model(data)
     total = sum(ns.values())
     for k in SHAPES:
         ref = sum(ups[c][k].astype(np.float64) * ns[c] for c in CLIENTS) / total
@@ -183,7 +183,7 @@ def test_admin_rounds_and_metrics(server: Server) -> None:
     admin.close_round()
     admin.close_round()  # round 5 closed; auto_rounds=5 opens no more
     assert admin.round_info()["status"] == "closed"
-    assert status_of(lambda: admin.close_round())[0] == 409
+    assert status_of(admin.close_round)[0] == 409
     assert status_of(lambda: admin.open_round(rule="nosuch"))[0] == 400
     assert status_of(lambda: admin.open_round(rule="fedavg", params={"bogus": 1}))[0] == 400
     r = admin.open_round(rule="fedavg", quorum=1, deadline_s=30)
@@ -192,7 +192,7 @@ def test_admin_rounds_and_metrics(server: Server) -> None:
     wait_version(admin, 1)
     with pytest.raises(ServiceError):
         server.client("c2").submit(6, update(2), 4, 0)
-    _, _, text = admin.request("GET", "/metrics")
+    _status, _hdrs, text = admin.request("GET", "/metrics")
     m = text.decode()
     assert "fedmesh_updates_accepted_total 1.0" in m
     assert 'fedmesh_updates_rejected_total{reason="late"} 1.0' in m
@@ -235,7 +235,7 @@ def test_concurrent_submissions_group_commit(server: Server) -> None:
         t.join(20)
     assert all(isinstance(r, dict) and r["accepted"] for r in results.values()), results
     wait_version(server.client("c1"), 1)
-    _, model = server.client("c1").get_model(1)
+    _version, model = server.client("c1").get_model(1)
     ref = sum(update(i)["w"].astype(np.float64) * (1 + i) for i in range(3)) / 6
     np.testing.assert_allclose(model["w"], ref, atol=1e-6)
 
@@ -272,15 +272,15 @@ def test_fedbuff_accepts_stale_updates_against_their_base_model(tmp_path: Path) 
                                                    "max_staleness": 1}, auto_rounds=3))
     try:
         c1, c2 = s.client("c1"), s.client("c2")
-        _, v0 = c1.get_model()
+        _version, v0 = c1.get_model()
         c1.submit(1, update(0), 1, 0)
         wait_version(c1, 1)
         c1.wait_for_round(after=1, timeout=5, poll=0.02)
-        _, v1 = c1.get_model()
+        _version, v1 = c1.get_model()
         x = update(1)
         assert c2.submit(2, x, 1, 0)["accepted"]  # trained on v0, one version behind: allowed, staleness 1
         wait_version(c1, 2)
-        _, v2 = c1.get_model(2)
+        _version, v2 = c1.get_model(2)
         # fedbuff applies the client's delta against the model it trained on, damped by (1 + staleness)^-0.5
         for k in SHAPES:
             expect = v1[k] + (x[k] - v0[k]) / np.sqrt(2.0)
@@ -339,7 +339,7 @@ def test_pooled_body_buffers_are_reused_across_rejections_and_rounds(tmp_path: P
         wait_version(c1, 1)
         info = c1.wait_for_round(after=1, timeout=5, poll=0.02)
         assert info["id"] == 2 and bufs._free and bufs._free[0] is not pooled  # dropped at close, new for round 2
-        _, model = c1.get_model()
+        _version, model = c1.get_model()
         for k in SHAPES:
             ref = sum(ups[c][k].astype(np.float64) for c in CLIENTS) / 3
             np.testing.assert_allclose(model[k], ref, rtol=0, atol=1e-6)

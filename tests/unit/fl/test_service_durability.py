@@ -107,7 +107,7 @@ def test_sigkill_mid_round_loses_no_accepted_update(cfg: Path) -> None:
         assert version == 1
         entry = a.list_models()[-1]
         assert entry["version"] == 1 and entry["sha256"] == hashlib.sha256(data).hexdigest()
-        _, model = wire.decode_model(data)
+        _version, model = wire.decode_model(data)
         total = sum(ns.values())
         for k in SHAPES:
             ref = sum(ups[c][k].astype(np.float64) * ns[c] for c in TOK) / total
@@ -176,7 +176,7 @@ def test_failed_checkpoint_answers_503_and_changes_nothing(tmp_path: Path, monke
         assert s.client("c2").submit(1, update(1), 1, 0)["accepted"]  # not a duplicate: it was rolled back
         s.client("c3").submit(1, update(2), 1, 0)
         s.client("c1").wait_for_version(1, timeout=10, poll=0.02)
-        _, model = s.client("c1").get_model()
+        _version, model = s.client("c1").get_model()
         ref = sum(update(i)["w"].astype(np.float64) for i in range(3)) / 3
         np.testing.assert_allclose(model["w"], ref, atol=1e-6)
     finally:
@@ -190,11 +190,11 @@ def test_bad_config_fails_at_start_with_one_json_line(tmp_path: Path) -> None:
     p.write_text(json.dumps(c))
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     r = subprocess.run([sys.executable, "-m", "fedmesh_fl.service", "--config", str(p)], env=env,
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30, check=False)
     assert r.returncode == 2
     last = json.loads(r.stderr.strip().splitlines()[-1])
     assert last["event"] == "startup_failed" and "nope" in last["error"]
     p.write_text(json.dumps(dict(c, clients={"a": "not-a-hash"})))
     r = subprocess.run([sys.executable, "-m", "fedmesh_fl.service", "--config", str(p)], env=env,
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30, check=False)
     assert r.returncode == 2 and "SHA-256" in json.loads(r.stderr.strip().splitlines()[-1])["error"]

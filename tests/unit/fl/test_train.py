@@ -29,7 +29,7 @@ def test_local_training_learns() -> None:
     assert n == len(X) and m1["w"].dtype == np.float32 and m1["b"].dtype == np.float32
     assert train.evaluate(m1, X, y) > max(0.9, before + 0.5)
     assert not np.shares_memory(m1["w"], m0["w"])  # input untouched
-    m2, _ = train.local_train(m0, X, y, epochs=3, lr=0.5, batch=32, seed=1)
+    m2, _n = train.local_train(m0, X, y, epochs=3, lr=0.5, batch=32, seed=1)
     np.testing.assert_array_equal(m1["w"], m2["w"])  # deterministic for a seed
     with pytest.raises(ValueError):
         train.local_train(m0, X[:, :10], y)
@@ -40,7 +40,7 @@ def test_non_iid_shards_partition_with_label_skew() -> None:
     shards = train.non_iid_shards(X, y, n_clients=5, seed=3, classes_per_client=2)
     assert len(shards) == 5
     assert sum(len(s[1]) for s in shards) == len(y)  # a partition: nothing lost or duplicated
-    for _, ys in shards:
+    for _xs, ys in shards:
         assert len(np.unique(ys)) <= 2
     all_rows = np.concatenate([s[0] for s in shards])
     assert np.unique(all_rows, axis=0).shape[0] == np.unique(X, axis=0).shape[0]
@@ -49,7 +49,7 @@ def test_non_iid_shards_partition_with_label_skew() -> None:
 def test_poison_modes() -> None:
     base = train.init_model(0)
     X, y = _blobs(200)
-    honest, _ = train.local_train(base, X, y)
+    honest, _n = train.local_train(base, X, y)
     flip = train.poison(honest, base, "flip")
     np.testing.assert_allclose(flip["w"] - base["w"], -10 * (honest["w"] - base["w"]), rtol=1e-4, atol=1e-5)
     assert np.abs(train.poison(honest, base, "noise")["w"]).max() > 100
@@ -77,7 +77,7 @@ def test_run_client_federated_rounds(tmp_path: Path) -> None:
             t.join(30)
         assert all(len(out[c]) == 2 and all("result" in r for r in out[c]) for c in ("c1", "c2")), out
         Client(s.url, "tok-c1").wait_for_version(2, timeout=10, poll=0.05)
-        _, model = Client(s.url, "tok-c1").get_model()
+        _version, model = Client(s.url, "tok-c1").get_model()
         assert train.evaluate(model, X, y) > 0.8
     finally:
         s.stop()

@@ -120,7 +120,7 @@ def test_random_corruption_never_crashes_or_misreports() -> None:
     rng = np.random.default_rng(1)
     good = bytes(_payload())
     hlen = struct.unpack_from("<I", good, 8)[0]
-    for _ in range(400):
+    for _i in range(400):
         b = bytearray(good)
         for pos in rng.integers(0, 12 + hlen, size=int(rng.integers(1, 4))):
             b[pos] = int(rng.integers(0, 256))
