@@ -15,7 +15,7 @@ export PYTHONPATH := $(CURDIR)/tests:$(CURDIR)/src
 APT_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs shellcheck openssh-client iproute2
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := .build/fedmesh-cluster-$(VERSION).tar.gz
-COLLECTION_SOURCES := $(shell git ls-files -co --exclude-standard -- galaxy.yml meta plugins roles playbooks src README.md 2>/dev/null)
+COLLECTION_SOURCES := $(shell git ls-files -co --exclude-standard 2>/dev/null | grep -vE "^(collection/|demo-output/|inventories/demo/hosts.yml)")
 
 S ?= default
 F ?=
