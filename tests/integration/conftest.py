@@ -56,6 +56,8 @@ def testbed_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Te
 
 def play(tb: Testbed, playbook: str, **kwargs: object) -> PlaybookResult:
     """Run a playbook from tests/integration/playbooks (or a path) against a test bed."""
+    if playbook.startswith("fedmesh.cluster."):  # a collection playbook by FQCN, from the installed collection
+        return run_playbook(playbook, tb.inventory, **kwargs)  # type: ignore[arg-type]
     path = PLAYBOOKS / playbook if not Path(playbook).is_absolute() else Path(playbook)
     return run_playbook(path, tb.inventory, **kwargs)  # type: ignore[arg-type]
 
