@@ -171,7 +171,9 @@ def _submit_as(tb: Testbed, node: str, token: str, round_id: int, base: int) -> 
 def test_aggregator_killed_mid_round_loses_no_accepted_update(tb: Testbed, inventory: Path,
                                                               heldout: tuple) -> None:
     state = STATE + "-kill"
-    _fl_converge(tb, inventory, fedmesh_aggregator_quorum=4, fedmesh_aggregator_state_dir=state)
+    # Clients stay stopped: this test submits the round's updates itself.
+    _fl_converge(tb, inventory, fedmesh_aggregator_quorum=4, fedmesh_aggregator_state_dir=state,
+                 fedmesh_fl_client_service_state="stopped")
     tokens = yaml.safe_load((inventory / "group_vars" / "all" / "demo_secrets.yml").read_text())["demo_client_tokens"]
     rnd = _round(tb)
     assert rnd["status"] == "open" and rnd["accepted"] == 0
