@@ -7,7 +7,6 @@ node down / heal → fourth node and 2 x 3 expansion. State is always read back 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -94,32 +93,6 @@ def test_bad_input_names_the_field_and_changes_nothing(tb: Testbed, args: dict, 
     res = volume_play(tb, **args)
     assert res.rc != 0 and needle in res.output.replace("\n", " ").replace("  ", " "), res.output[-3000:]
     assert tb.exec("node1", "gluster --mode=script --xml volume info").stdout == before
-
-
-def test_role_mounts_and_writes_survive_a_storage_node_down(tb: Testbed) -> None:
-    play(tb, "gluster_role.yml").assert_ok()
-    assert play(tb, "gluster_role.yml", check=True).assert_ok().changed() == 0
-    unit = tb.exec("node1", "cat /etc/systemd/system/mnt-glusterfs-fl.mount").stdout
-    assert "backup-volfile-servers=node2:node3" in unit
-    tb.exec("node1", "for i in $(seq 1 20); do echo before-$i > /mnt/glusterfs/fl/b$i; done")
-    tb.stop("node3")
-    try:
-        tb.exec("node1", "for i in $(seq 1 20); do echo during-$i > /mnt/glusterfs/fl/d$i; done; sync")
-        assert tb.exec("node1", "cat /mnt/glusterfs/fl/d20").stdout.strip() == "during-20"
-        heal = parse.parse_heal(gluster(tb, "volume heal fl info summary"))
-        # One brick is unreachable; which name gluster reports for it (node3, or a peer's view of it) varied
-        # between runs, so only the count is asserted.
-        assert heal["pending"] > 0 and len(heal["unreachable_bricks"]) == 1, heal
-    finally:
-        tb.start("node3")
-    deadline = time.monotonic() + 120
-    while True:
-        heal = parse.parse_heal(gluster(tb, "volume heal fl info summary"))
-        if heal["pending"] == 0 and not heal["unreachable_bricks"]:
-            break
-        assert time.monotonic() < deadline, f"heal backlog did not drain in 120 s: {heal}"
-        time.sleep(3)
-    assert tb.exec("node3", "cat /srv/glusterfs/fl/d20").stdout.strip() == "during-20"
 
 
 def test_fourth_node_expands_to_2x3_without_data_loss(tb: Testbed) -> None:
