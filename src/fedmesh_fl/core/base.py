@@ -93,6 +93,8 @@ class RoundAggregator:
     rule: ClassVar[str] = ""
     PARAMS: ClassVar[dict[str, Param]] = {}
     STATE_KEYS: ClassVar[tuple[str, ...]] = ()
+    #: True when ``_accept`` itself rejects NaN/Inf (while copying), so ``add()`` skips that scan
+    CHECKS_FINITE: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -179,7 +181,8 @@ class RoundAggregator:
             )
         if self.rule != "fedbuff" and (base is not None or staleness != 0):
             raise ValueError(f"{self.rule}: staleness/base are only meaningful for the fedbuff rule")
-        parts = validate(self.spec, client, layers, num_samples, self.params["max_update_bytes"])
+        parts = validate(self.spec, client, layers, num_samples, self.params["max_update_bytes"],
+                         finite=not self.CHECKS_FINITE)
         self._accept(client, parts, int(num_samples), staleness, base)
         self.clients.append(client)
         self.samples.append(int(num_samples))

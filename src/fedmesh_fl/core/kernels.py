@@ -18,6 +18,7 @@ F32 = np.float32
 
 
 NETWORK_MAX_N = 24  # up to this many rows a sorting network beats np.sort on the transposed chunk
+NETWORK_STEP = 16384  # columns per network chunk: (n + 1) rows of 64 KiB stay in L2
 
 
 def _col_chunk(n: int) -> int:
@@ -47,58 +48,83 @@ def sorting_network(n: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _network_sort(part: np.ndarray, buf: np.ndarray) -> np.ndarray:
-    """Sort the columns of ``part`` (n, w) with elementwise min/max; returns an (n, w) array."""
-    n, w = part.shape
-    rows = [buf[i, :w] for i in range(n + 1)]
+def _network_rows(rows: np.ndarray, idx: np.ndarray | None, c0: int, c1: int,
+                  buf: np.ndarray) -> list[np.ndarray]:
+    """Columns ``c0:c1`` of the (selected) rows sorted per column with elementwise min/max:
+    the ascending order statistics as ``n`` contiguous row vectors (views of ``buf``).
+    The network's first layer reads the block directly (no separate copy-in pass)."""
+    n = rows.shape[0] if idx is None else idx.shape[0]
+    w = c1 - c0
+    out = [buf[i, :w] for i in range(n + 1)]
+    spare = out[n]
+    net = sorting_network(n)
+    loaded = [False] * n
+    first = 0
+    for a, b in net:  # leading comparators on rows not loaded yet: min/max straight from the block
+        if loaded[a] or loaded[b]:
+            break
+        ra = rows[a if idx is None else idx[a], c0:c1]
+        rb = rows[b if idx is None else idx[b], c0:c1]
+        np.minimum(ra, rb, out=out[a])
+        np.maximum(ra, rb, out=out[b])
+        loaded[a] = loaded[b] = True
+        first += 1
     for i in range(n):
-        rows[i][...] = part[i]
-    spare = rows[n]
-    for a, b in sorting_network(n):
-        ra, rb = rows[a], rows[b]
+        if not loaded[i]:
+            np.copyto(out[i], rows[i if idx is None else idx[i], c0:c1])
+    for a, b in net[first:]:
+        ra, rb = out[a], out[b]
         np.minimum(ra, rb, out=spare)
         np.maximum(ra, rb, out=rb)
-        rows[a], spare = spare, ra
-    return np.stack(rows[:n])
+        out[a], spare = spare, ra
+    return out[:n]
 
 
-def sorted_columns(rows: np.ndarray, select: Sequence[int] | None = None
-                   ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(c0, c1, s)``: ``s`` is ``(n, c1 - c0)`` with column ``j`` = column ``c0 + j`` of the
-    (selected) rows in ascending order.  Small ``n``: sorting network on row vectors; otherwise
-    transpose the chunk to ``(w, n)`` contiguous and ``np.sort`` its last axis (SIMD sort)."""
+def sorted_rows(rows: np.ndarray, select: Sequence[int] | None = None
+                ) -> Iterator[tuple[int, int, Sequence[np.ndarray]]]:
+    """Yield ``(c0, c1, s)``: ``s[k]`` is the k-th smallest value of each column ``c0:c1`` of the
+    (selected) rows.  Small ``n``: a sorting network on contiguous row vectors (``s`` is a list);
+    otherwise the chunk is transposed to ``(w, n)``, ``np.sort``-ed along its last axis (SIMD
+    sort) and ``s`` is the ``(n, w)`` transposed view."""
     n = rows.shape[0] if select is None else len(select)
     P = rows.shape[1]
     idx = None if select is None else np.asarray(select, dtype=np.intp)
     use_net = 1 < n <= NETWORK_MAX_N
-    step = 16384 if use_net else _col_chunk(n)
+    step = NETWORK_STEP if use_net else _col_chunk(n)
     buf = np.empty((n + 1, min(step, max(P, 1))), rows.dtype) if use_net else None
     for c0 in range(0, P, step):
         c1 = min(P, c0 + step)
-        part = rows[:, c0:c1] if idx is None else rows[idx, c0:c1]
         if buf is not None:
-            yield c0, c1, _network_sort(part, buf)
+            yield c0, c1, _network_rows(rows, idx, c0, c1, buf)
         else:
+            part = rows[:, c0:c1] if idx is None else rows[idx, c0:c1]
             t = np.ascontiguousarray(part.T)
             t.sort(axis=1)
             yield c0, c1, t.T
 
 
-def _median_of_sorted(s: np.ndarray, out: np.ndarray) -> None:
+def sorted_columns(rows: np.ndarray, select: Sequence[int] | None = None
+                   ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """:func:`sorted_rows` with ``s`` always one ``(n, c1 - c0)`` array."""
+    for c0, c1, s in sorted_rows(rows, select):
+        yield c0, c1, s if isinstance(s, np.ndarray) else np.stack(s)
+
+
+def _median_of_sorted(s: Sequence[np.ndarray], out: np.ndarray) -> None:
     """Exactly what ``np.median`` computes: middle value, or float32 mean of the two middle ones."""
-    n = s.shape[0]
+    n = len(s)
     k = n // 2
     if n % 2:
         out[...] = s[k]
     else:
         np.add(s[k - 1], s[k], out=out)
-        np.divide(out, s.dtype.type(2), out=out)
+        np.divide(out, out.dtype.type(2), out=out)
 
 
 def column_median(rows: np.ndarray) -> np.ndarray:
     """Coordinate-wise median, bit-identical to ``np.median(rows, axis=0)``."""
     out = np.empty(rows.shape[1], rows.dtype)
-    for c0, c1, s in sorted_columns(rows):
+    for c0, c1, s in sorted_rows(rows):
         _median_of_sorted(s, out[c0:c1])
     return out
 
@@ -122,30 +148,63 @@ def column_trimmed_mean(rows: np.ndarray, beta: float) -> np.ndarray:
     return out
 
 
+def _gram_width(n: int) -> int:
+    """Columns per Gram step: an ``(n, w)`` float32 scratch of ~256 KiB (L2-resident)."""
+    return int(min(8192, max(256, (1 << 16) // max(1, n))))
+
+
 def pairwise_sq_distances(rows: np.ndarray, ref: np.ndarray | None = None) -> np.ndarray:
     """``D[i, j] = ||rows[i] - rows[j]||^2`` (float64 ``(n, n)``) from one Gram matrix.
 
-    The rows are centred on ``ref`` (the global model) chunk by chunk before the float32
-    GEMM, so the ``|a|^2 + |b|^2 - 2 a.b`` form does not cancel catastrophically when all
-    clients are close to the global model; chunk products are summed in float64.
+    One pass over the block in L2-sized column steps: the step is centred on ``ref`` (the
+    global model) into a scratch, so the ``|a|^2 + |b|^2 - 2 a.b`` form does not cancel
+    catastrophically when all clients are close to the global model, then multiplied with
+    float32 SGEMM as ``t[1:] @ t.T`` plus the GEMV ``t @ t[0]`` (given ``t @ t.T`` NumPy
+    calls SSYRK, which OpenBLAS runs ~4x slower than SGEMM at these shapes).  Step products
+    are summed in float64; norms come from the diagonal.
     """
     n, P = rows.shape
+    w = min(_gram_width(n), max(P, 1))
+    scratch = np.empty((n, w), rows.dtype)
+    part = np.empty((n, n), rows.dtype)
     gram = np.zeros((n, n), np.float64)
-    step = max(4096, (1 << 21) // max(1, n))
-    scratch = np.empty((n, min(step, max(P, 1))), rows.dtype)
-    for c0 in range(0, P, step):
-        c1 = min(P, c0 + step)
+    for c0 in range(0, P, w):
+        c1 = min(P, c0 + w)
         t = scratch[:, : c1 - c0]
         if ref is None:
-            t[...] = rows[:, c0:c1]
+            np.copyto(t, rows[:, c0:c1])
         else:
             np.subtract(rows[:, c0:c1], ref[c0:c1], out=t)
-        gram += t @ t.T
+        if n > 1:
+            np.dot(t[1:], t.T, out=part[1:])
+        np.dot(t, t[0], out=part[0])
+        gram += part
+    iu = np.triu_indices(n, 1)
+    gram[iu] = gram.T[iu]  # GEMM need not return a symmetric product: mirror the lower triangle
     sq = np.diag(gram).copy()
     d = sq[:, None] + sq[None, :] - 2.0 * gram
     np.maximum(d, 0.0, out=d)
     np.fill_diagonal(d, 0.0)
     return d
+
+
+def weighted_row_sum(rows: np.ndarray, select: Sequence[int], weights: Sequence[float]) -> np.ndarray:
+    """``sum_k weights[k] * rows[select[k]]`` in float32 without copying rows: one SGEMV of a
+    zero-padded weight vector over the whole block when most rows are selected, else per
+    L2-sized column step over the gathered selected rows."""
+    n, P = rows.shape
+    wt = np.asarray(weights, rows.dtype)
+    if 2 * len(select) >= n:
+        full = np.zeros(n, rows.dtype)
+        full[np.asarray(select, np.intp)] = wt
+        return np.asarray(full @ rows)
+    idx = np.asarray(select, np.intp)
+    out = np.empty(P, rows.dtype)
+    step = max(1024, (1 << 16) // max(1, len(select)))
+    for c0 in range(0, P, step):
+        c1 = min(P, c0 + step)
+        np.dot(wt, rows[idx, c0:c1], out=out[c0:c1])
+    return out
 
 
 def krum_scores(dist: np.ndarray, f: int) -> np.ndarray:
@@ -179,6 +238,45 @@ def bulyan_select(dist: np.ndarray, f: int, theta: int) -> list[int]:
     return picked
 
 
+def _closest_window_sum(s: Sequence[np.ndarray], beta: int, out: np.ndarray) -> None:
+    """``out`` = per column, the sum of the ``beta`` sorted values ``s`` closest to their median.
+
+    Dropping, ``K = len(s) - beta`` times, whichever end of the window is farther from the
+    median (the low end on ties) leaves a window ``s[lo:lo + beta]``; ``lo >= t`` exactly when
+    ``m - s[t-1] >= s[beta+t-1] - m`` (merging the two ends' distance lists, both sorted), so
+    every test is elementwise on whole rows -- no gathers.  When ``K <= beta`` each pair
+    ``(s[t-1], s[beta+t-1])`` contributes exactly one value: the one the window keeps.
+    """
+    theta = len(s)
+    drop = theta - beta
+    w = out.shape[0]
+    med = np.empty(w, out.dtype)
+    _median_of_sorted(s, med)
+    d_lo, d_hi = np.empty(w, out.dtype), np.empty(w, out.dtype)
+    keep_hi = [np.empty(w, bool) for _t in range(drop)]  # keep_hi[t-1]: lo >= t
+    for t in range(1, drop + 1):
+        np.subtract(med, s[t - 1], out=d_lo)
+        np.subtract(s[beta + t - 1], med, out=d_hi)
+        np.greater_equal(d_lo, d_hi, out=keep_hi[t - 1])
+    if drop <= beta:
+        np.copyto(out, s[drop] if drop < beta else 0)
+        for k in range(drop + 1, beta):
+            out += s[k]
+        for t in range(1, drop + 1):
+            np.add(out, np.where(keep_hi[t - 1], s[beta + t - 1], s[t - 1]), out=out)
+        return
+    # windows narrower than the ends: row j is in iff lo <= j (j < drop) and lo > j - beta (j >= beta)
+    out[...] = 0
+    mask = np.empty(w, bool)
+    for j in range(theta):
+        mask[...] = True
+        if j < drop:
+            np.logical_not(keep_hi[j], out=mask)
+        if j >= beta:
+            np.logical_and(mask, keep_hi[j - beta], out=mask)
+        np.add(out, s[j], out=out, where=mask)
+
+
 def column_closest_mean(rows: np.ndarray, select: Sequence[int], beta: int) -> np.ndarray:
     """Bulyan's second stage: per coordinate, the mean of the ``beta`` selected values closest
     to the coordinate-wise median of the selected rows.
@@ -187,23 +285,10 @@ def column_closest_mean(rows: np.ndarray, select: Sequence[int], beta: int) -> n
     ``len(select) - beta`` times, whichever end of the window is farther from the median.
     """
     theta = len(select)
-    drop = theta - beta
     if not 1 <= beta <= theta:
         raise ValueError(f"bulyan: beta={beta} must be in [1, {theta}]")
     out = np.empty(rows.shape[1], rows.dtype)
-    win = np.arange(beta)[:, None]
-    for c0, c1, s in sorted_columns(rows, select):
-        w = c1 - c0
-        med = np.empty(w, rows.dtype)
-        _median_of_sorted(s, med)
-        lo = np.zeros(w, np.intp)
-        hi = np.full(w, theta - 1, np.intp)
-        ar = np.arange(w)
-        for _i in range(drop):
-            drop_hi = (s[hi, ar] - med) > (med - s[lo, ar])
-            lo += ~drop_hi
-            hi -= drop_hi
-        vals = np.take_along_axis(s, lo[None, :] + win, axis=0)
-        np.sum(vals, axis=0, out=out[c0:c1])
+    for c0, c1, s in sorted_rows(rows, select):
+        _closest_window_sum(s, beta, out[c0:c1])
     np.divide(out, rows.dtype.type(beta), out=out)
     return out

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from . import kernels
-from .base import Param, RoundAggregator, register
-from .spec import F32, Layers, UpdateRejected
+from .base import CHUNK, Param, RoundAggregator, register
+from .spec import F32, Layers, ModelSpec, UpdateRejected, check_finite
 
 
 class UpdateBlock:
@@ -45,16 +45,33 @@ class UpdateBlock:
         new[: self.n] = self.data[: self.n]
         self.data = new
 
-    def append(self, parts: list[tuple[int, np.ndarray]]) -> None:
+    def append(self, parts: list[tuple[int, np.ndarray]], checked: tuple[ModelSpec, str] | None = None) -> None:
+        """Copy an update into the next row.  With ``checked=(spec, client)`` the NaN/Inf check is
+        fused into the copy: each cache-sized chunk is dotted with itself right after it lands
+        (one read of the client's bytes instead of two); a bad update raises
+        :class:`UpdateRejected` and leaves ``n`` (the visible rows) unchanged."""
         self.reserve(self.n + 1)
         row = self.data[self.n]
-        for off, v in parts:
-            row[off : off + v.shape[0]] = v
+        ok = True
+        with np.errstate(over="ignore", invalid="ignore"):
+            for off, v in parts:
+                m = v.shape[0]
+                if checked is None:
+                    row[off : off + m] = v
+                    continue
+                for c0 in range(0, m, CHUNK):
+                    dst = row[off + c0 : off + min(m, c0 + CHUNK)]
+                    np.copyto(dst, v[c0 : c0 + CHUNK])
+                    if ok and not np.isfinite(np.dot(dst, dst)):
+                        ok = False  # NaN/Inf, or finite values whose squares overflow: confirm below
+        if not ok and checked is not None:
+            check_finite(checked[0], checked[1], row)
         self.n += 1
 
 
 class _BlockRule(RoundAggregator):
     MIN_CLIENTS_DOC = "1"
+    CHECKS_FINITE = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,7 +86,7 @@ class _BlockRule(RoundAggregator):
                 "capacity", client, None,
                 f"no memory to grow the update block past {self.block.capacity} rows; lower the cohort size.",
             ) from None
-        self.block.append(parts)
+        self.block.append(parts, (self.spec, client))
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {"block": self.block.rows}
@@ -143,15 +160,9 @@ class MultiKrum(_KrumBase):
         return [int(i) for i in kernels.krum_select(self.distances(), f, m)]
 
     def _finalize(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        rows = self.block.rows
-        acc = np.zeros(rows.shape[1], F32)
-        total = 0
-        # Flower sums the kept updates from the worst-scored to the best one; do the same.
-        for i in reversed(self.selected()):
-            acc += rows[i] * np.float32(self.samples[i])
-            total += self.samples[i]
-        np.divide(acc, np.float32(total), out=acc)
-        return acc, {}
+        sel = self.selected()
+        total = sum(self.samples[i] for i in sel)
+        return kernels.weighted_row_sum(self.block.rows, sel, [self.samples[i] / total for i in sel]), {}
 
 
 @register

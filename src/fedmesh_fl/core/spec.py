@@ -120,12 +120,20 @@ def _finite(client: str, layer: str | None, v: np.ndarray) -> None:
     )
 
 
+def check_finite(spec: ModelSpec, client: str, flat: np.ndarray) -> None:
+    """Raise :class:`UpdateRejected` naming the first layer of ``flat`` with NaN/Inf values."""
+    for name, a, b in zip(spec.names, spec.offsets[:-1], spec.offsets[1:], strict=False):
+        _finite(client, name, flat[a:b])
+
+
 def validate(
-    spec: ModelSpec, client: str, layers: Layers, num_samples: int, max_bytes: int | None = None
+    spec: ModelSpec, client: str, layers: Layers, num_samples: int, max_bytes: int | None = None,
+    *, finite: bool = True,
 ) -> list[tuple[int, np.ndarray]]:
     """Validate an update and return ``[(offset, 1-D float32 view), ...]`` covering the model.
 
-    Nothing is copied unless a layer is not contiguous.
+    Nothing is copied unless a layer is not contiguous.  ``finite=False`` skips the NaN/Inf
+    scan for a caller that does it while copying the update (the robust rules' block).
     """
     if not _samples_ok(num_samples):
         raise UpdateRejected(
@@ -152,8 +160,8 @@ def validate(
                 "send the full model as one float32 vector.",
             )
         flat = layers if layers.flags.c_contiguous else np.ascontiguousarray(layers)
-        for name, a, b in zip(spec.names, spec.offsets[:-1], spec.offsets[1:], strict=False):
-            _finite(client, name, flat[a:b])
+        if finite:
+            check_finite(spec, client, flat)
         return [(0, flat)]
     if not isinstance(layers, Mapping):
         raise UpdateRejected(
@@ -191,7 +199,8 @@ def validate(
             )
         parts.append((off, arr.reshape(-1)))
     for name, (_off, v) in zip(spec.names, parts, strict=False):
-        _finite(client, name, v)
+        if finite:
+            _finite(client, name, v)
     return parts
 
 

@@ -1,0 +1,89 @@
+"""The robust rules' kernels against naive float64 / gather-based references."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedmesh_fl.core import ModelSpec, UpdateRejected, kernels, make_round
+
+
+def window_reference(x: np.ndarray, beta: int) -> np.ndarray:
+    """Per column: sort, take the median, drop the end farther from it (the low end on ties)
+    until ``beta`` values are left, average them in float64."""
+    s = np.sort(x, axis=0)
+    theta = s.shape[0]
+    k = theta // 2
+    med = s[k] if theta % 2 else (s[k - 1] + s[k]) / np.float32(2)
+    out = np.empty(x.shape[1])
+    for j in range(x.shape[1]):
+        lo, hi = 0, theta - 1
+        for _i in range(theta - beta):
+            if (s[hi, j] - med[j]) > (med[j] - s[lo, j]):
+                hi -= 1
+            else:
+                lo += 1
+        out[j] = s[lo : hi + 1, j].astype(np.float64).mean()
+    return out
+
+
+@pytest.mark.parametrize("theta", [1, 2, 3, 5, 8, 11, 16, 24, 25, 40])
+def test_closest_mean_every_beta_both_sort_paths(theta):
+    rng = np.random.default_rng(theta)
+    x = rng.standard_normal((theta + 3, 700)).astype(np.float32)
+    x[:, :40] = np.round(x[:, :40])  # many ties, including values equidistant from the median
+    sel = list(range(1, theta + 1))
+    for beta in range(1, theta + 1):
+        got = kernels.column_closest_mean(x, sel, beta)
+        np.testing.assert_allclose(got, window_reference(x[sel], beta), rtol=1e-6, atol=1e-6, err_msg=f"beta={beta}")
+
+
+def test_closest_mean_matches_closest_by_distance_without_ties():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((9, 300)).astype(np.float32)
+    got = kernels.column_closest_mean(x, list(range(9)), 5)
+    med = np.median(x, axis=0)
+    ref = np.take_along_axis(x, np.argsort(np.abs(x - med), axis=0)[:5], axis=0).astype(np.float64).mean(0)
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(("n", "p"), [(1, 10), (2, 5), (10, 100_003), (37, 20_000)])
+def test_distances_match_float64_even_far_from_the_origin(n, p):
+    rng = np.random.default_rng(n)
+    g = (rng.standard_normal(p) * 100).astype(np.float32)  # |g| >> |update - g|
+    rows = (g + rng.standard_normal((n, p)) * 1e-2).astype(np.float32)
+    x = rows.astype(np.float64)
+    ref = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1) if p < 50_000 else np.array(
+        [[((x[i] - x[j]) ** 2).sum() for j in range(n)] for i in range(n)])
+    d = kernels.pairwise_sq_distances(rows, g)
+    assert d.dtype == np.float64 and np.array_equal(d, d.T) and not d.diagonal().any()
+    np.testing.assert_allclose(d, ref, rtol=1e-5, atol=1e-6 * max(1.0, float(ref.max())))
+
+
+@pytest.mark.parametrize("select", [[0, 2, 3, 4, 5, 6], [5], [6, 1]])
+def test_weighted_row_sum_both_paths(select):
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((7, 70_001)).astype(np.float32)
+    w = rng.random(len(select))
+    got = kernels.weighted_row_sum(rows, select, list(w))
+    assert got.dtype == np.float32 and got.shape == (70_001,)
+    ref = (rows[select].astype(np.float64) * w[:, None]).sum(0)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_block_rules_check_finite_while_copying_across_chunks():
+    """The NaN/Inf scan is fused into the block copy (cache-sized chunks): the right layer is
+    named wherever the bad value sits, huge-but-finite values pass, a rejected row is reused."""
+    spec = ModelSpec(("a", "b", "c"), ((70_000,), (100_000,), (3,)))
+    g = np.zeros(spec.num_params, np.float32)
+    for pos, layer in [(0, "a"), (69_999, "a"), (70_000, "b"), (140_000, "b"), (170_002, "c")]:
+        agg = make_round("krum", spec, g, max_clients=2)
+        agg.add("ok", np.ones(spec.num_params, np.float32), 1)
+        x = np.full(spec.num_params, 2.0, np.float32)
+        x[pos] = np.nan if pos % 2 else -np.inf
+        with pytest.raises(UpdateRejected) as ei:
+            agg.add("bad", x, 1)
+        assert (ei.value.reason, ei.value.layer) == ("nonfinite", layer)
+        assert agg.count == 1 and agg.block.n == 1  # type: ignore[attr-defined]
+        huge = np.full(spec.num_params, 3e30, np.float32)
+        agg.add("huge", huge, 1)
+        np.testing.assert_array_equal(agg.block.rows[1], huge)  # type: ignore[attr-defined]
