@@ -15,6 +15,9 @@ from functools import lru_cache
 import numpy as np
 
 F32 = np.float32
+#: Sorted order statistics of a column chunk: row ``k`` holds each column's k-th smallest value
+#: (a list of contiguous rows from the sorting network, or a transposed ``(n, w)`` view).
+Sorted = Sequence[np.ndarray] | np.ndarray
 
 
 NETWORK_MAX_N = 24  # up to this many rows a sorting network beats np.sort on the transposed chunk
@@ -81,7 +84,7 @@ def _network_rows(rows: np.ndarray, idx: np.ndarray | None, c0: int, c1: int,
 
 
 def sorted_rows(rows: np.ndarray, select: Sequence[int] | None = None
-                ) -> Iterator[tuple[int, int, Sequence[np.ndarray]]]:
+                ) -> Iterator[tuple[int, int, Sorted]]:
     """Yield ``(c0, c1, s)``: ``s[k]`` is the k-th smallest value of each column ``c0:c1`` of the
     (selected) rows.  Small ``n``: a sorting network on contiguous row vectors (``s`` is a list);
     otherwise the chunk is transposed to ``(w, n)``, ``np.sort``-ed along its last axis (SIMD
@@ -110,7 +113,7 @@ def sorted_columns(rows: np.ndarray, select: Sequence[int] | None = None
         yield c0, c1, s if isinstance(s, np.ndarray) else np.stack(s)
 
 
-def _median_of_sorted(s: Sequence[np.ndarray], out: np.ndarray) -> None:
+def _median_of_sorted(s: Sorted, out: np.ndarray) -> None:
     """Exactly what ``np.median`` computes: middle value, or float32 mean of the two middle ones."""
     n = len(s)
     k = n // 2
@@ -238,7 +241,7 @@ def bulyan_select(dist: np.ndarray, f: int, theta: int) -> list[int]:
     return picked
 
 
-def _closest_window_sum(s: Sequence[np.ndarray], beta: int, out: np.ndarray) -> None:
+def _closest_window_sum(s: Sorted, beta: int, out: np.ndarray) -> None:
     """``out`` = per column, the sum of the ``beta`` sorted values ``s`` closest to their median.
 
     Dropping, ``K = len(s) - beta`` times, whichever end of the window is farther from the
