@@ -49,6 +49,9 @@ options:
   keys_var:
     description:
       - Name of a registered M(fedmesh.cluster.wireguard_key) result whose C(public_key) overrides O(current).
+      - In check mode a key that would be created or rotated has no public key yet; such a host gets a
+        deterministic placeholder key (listed in C(placeholder_keys)) so every other host's check run reports
+        the peer it would add or change. Placeholders are never applied (check mode changes nothing).
     type: str
   listen_port:
     description: Default listen port.
@@ -86,7 +89,8 @@ _value:
   description:
     - C(hosts) maps each host to C(address), C(interface_address), C(listen_port), C(endpoint), C(role),
       C(primary_hub), C(forwarding), C(peers), C(peer_names), C(psk_pairs) and C(rotate).
-    - C(hubs), C(edges), C(pending) (hosts without a key yet), C(leaving), C(addresses) and C(cidr).
+    - C(hubs), C(edges), C(pending) (hosts without a key yet), C(leaving), C(addresses), C(cidr) and
+      C(placeholder_keys) (hosts planned with a check-mode placeholder key).
   type: dict
 """
 
@@ -95,6 +99,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.ipam import IpamError
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keys import placeholder_public_key
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.mesh import PREFIX, MeshError, plan_mesh
 
 _MISSING = object()
@@ -144,6 +149,7 @@ def wg_mesh_plan(hosts: list[str], hostvars: Any, cidr: str | None = None, curre
     state = _current(current, interface)
     nodes: dict[str, dict[str, Any]] = {}
     leaving: list[str] = []
+    placeholders: list[str] = []
     for h in hosts:
         hv = _hv(hostvars, h)
         if _get(hv, PREFIX + "state", "present") == "absent":
@@ -157,6 +163,10 @@ def wg_mesh_plan(hosts: list[str], hostvars: Any, cidr: str | None = None, curre
             reg = _get(hv, keys_var, None)
             if isinstance(reg, Mapping) and reg.get("public_key"):
                 pub = reg["public_key"]
+            elif isinstance(reg, Mapping) and reg.get("changed") and not reg.get("failed"):
+                # Check mode: the key would be created or rotated, its public key is not known yet.
+                pub = placeholder_public_key(h)
+                placeholders.append(h)
         nodes[h] = {
             "address": _get(hv, PREFIX + "address", None),
             "endpoint": endpoint,
@@ -176,6 +186,7 @@ def wg_mesh_plan(hosts: list[str], hostvars: Any, cidr: str | None = None, curre
     except (MeshError, IpamError) as exc:
         raise AnsibleFilterError(f"wg_mesh_plan: {exc}") from None
     result["leaving"] = sorted(leaving)
+    result["placeholder_keys"] = sorted(placeholders)
     return result
 
 

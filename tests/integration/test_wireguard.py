@@ -100,6 +100,13 @@ def test_add_node_keeps_existing_tunnels_up(tb: Testbed) -> None:
                      "echo $! > /tmp/ping.pid")
     new = tb.add_node()
     assert new == "node4"
+    # Check mode on the changed inventory reports the change (node4 joins every peer list) and applies nothing.
+    peers_before = peers(tb, "node1")
+    check = play(tb, CONVERGE, check=True, diff=True).assert_ok()
+    assert all(check.changed(h) > 0 for h in ("node1", "node2", "node3", "node4")), check.stats
+    assert "+# fedmesh-name: node4" in check.output, "the interface diff on existing nodes lacks the new peer"
+    assert peers(tb, "node1") == peers_before, "check mode changed a live interface"
+    assert tb.exec("node4", "test -e /etc/wireguard/wg0.conf", check=False).returncode != 0
     play(tb, CONVERGE).assert_ok()
     time.sleep(1)
     tb.exec("node1", "kill -INT $(cat /tmp/ping.pid)")
@@ -140,7 +147,12 @@ def test_bad_input_fails_before_any_change(tb: Testbed) -> None:
 def test_key_rotation_updates_every_peer(tb: Testbed) -> None:
     old = public_key(tb, "node3")
     started = int(sh(tb, "node1", "date +%s"))
-    play(tb, CONVERGE, extra_vars={"fedmesh_wireguard_mesh_rotate_keys": ["node3"]}).assert_ok()
+    rotate = {"fedmesh_wireguard_mesh_rotate_keys": ["node3"]}
+    peers_before = {n: peers(tb, n) for n in tb.nodes}
+    check = play(tb, CONVERGE, check=True, extra_vars=rotate).assert_ok()  # every peer of node3 would change
+    assert all(check.changed(n) > 0 for n in tb.nodes), check.stats
+    assert public_key(tb, "node3") == old and {n: peers(tb, n) for n in tb.nodes} == peers_before
+    play(tb, CONVERGE, extra_vars=rotate).assert_ok()
     new = public_key(tb, "node3")
     assert new != old
     for n in tb.nodes:

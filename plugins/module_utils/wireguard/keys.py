@@ -151,3 +151,15 @@ def public_key(
         if prefer == "wg":
             raise KeyError_(f"`wg pubkey` failed (rc={rc}): {err.strip()}")
     return _b64(x25519_pure(raw, _BASEPOINT))
+
+
+def placeholder_public_key(host: str) -> str:
+    """A stand-in public key for a host whose key a check-mode run would create or rotate.
+
+    Check mode writes no key, so the real public key is unknown; planning with a stand-in lets every other
+    host's check run report the peer it would add or change. Deterministic (no secret, never applied): the
+    SHA-256 of a fixed label and the host name, as a well-formed 32-byte key.
+    """
+    import hashlib
+
+    return _b64(hashlib.sha256(b"fedmesh.cluster check-mode placeholder key for " + host.encode()).digest())

@@ -1,0 +1,43 @@
+"""The wg_mesh_plan filter: how registered key results (real and check-mode) feed the plan."""
+from __future__ import annotations
+
+from ansible_collections.fedmesh.cluster.plugins.filter.wg_mesh_plan import wg_mesh_plan
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import keys
+
+CIDR = "10.80.0.0/24"
+
+
+def _hostvars(regs: dict) -> dict:
+    return {h: {"__key": reg} for h, reg in regs.items()}
+
+
+def test_check_mode_new_key_gets_a_placeholder_so_peers_see_the_new_node() -> None:
+    known = {h: keys.public_key(keys.generate_private_key()) for h in ("n1", "n2")}
+    regs = {h: {"changed": False, "public_key": k} for h, k in known.items()}
+    regs["n3"] = {"changed": True, "public_key": None}  # what wireguard_key returns in check mode for a new key
+    plan = wg_mesh_plan(["n1", "n2", "n3"], _hostvars(regs), cidr=CIDR, keys_var="__key")
+    assert plan["placeholder_keys"] == ["n3"] and plan["pending"] == []
+    n3_on_n1 = [p for p in plan["hosts"]["n1"]["peers"] if p["name"] == "n3"]
+    assert n3_on_n1 and n3_on_n1[0]["public_key"] == keys.placeholder_public_key("n3")
+    assert keys.is_valid_key(keys.placeholder_public_key("n3"))
+    assert keys.placeholder_public_key("n3") != keys.placeholder_public_key("n4")
+    assert {p["public_key"] for p in plan["hosts"]["n3"]["peers"]} == set(known.values())
+
+
+def test_real_run_keys_win_and_failed_or_missing_results_leave_the_host_pending() -> None:
+    k1 = keys.public_key(keys.generate_private_key())
+    regs = {"n1": {"changed": True, "public_key": k1}, "n2": {"changed": True, "failed": True}, "n3": None}
+    plan = wg_mesh_plan(["n1", "n2", "n3"], _hostvars(regs), cidr=CIDR, keys_var="__key")
+    assert plan["placeholder_keys"] == [] and plan["pending"] == ["n2", "n3"]
+    assert plan["hosts"]["n1"]["peers"] == []
+
+
+def test_check_mode_rotation_plans_the_changed_key_on_every_peer() -> None:
+    old = {h: keys.public_key(keys.generate_private_key()) for h in ("n1", "n2", "n3")}
+    current = {h: {"public_key": k, "address": None} for h, k in old.items()}
+    regs = {h: {"changed": False, "public_key": k} for h, k in old.items()}
+    regs["n2"] = {"changed": True, "regenerated": True, "public_key": None}
+    plan = wg_mesh_plan(["n1", "n2", "n3"], _hostvars(regs), cidr=CIDR, current=current, keys_var="__key",
+                        rotate=["n2"], play_hosts=["n1", "n2", "n3"])
+    n2_on_n3 = next(p for p in plan["hosts"]["n3"]["peers"] if p["name"] == "n2")
+    assert n2_on_n3["public_key"] == keys.placeholder_public_key("n2") != old["n2"]
