@@ -141,12 +141,14 @@ def _raw_send(port: int, payload: bytes) -> None:
         assert s.recv(2) == b"ok"
 
 
-def _service(state: Path, n_clients: int, n_floats: int) -> tuple[subprocess.Popen[str], int, dict[str, str]]:
+def _service(state: Path, n_clients: int, n_floats: int, slots: int
+             ) -> tuple[subprocess.Popen[str], int, dict[str, str]]:
     tokens = {f"c{i}": f"bench-token-{i}" for i in range(n_clients)}
     cfg = {"host": "127.0.0.1", "port": 0, "state_dir": str(state / "state"),
            "clients": {c: hashlib.sha256(t.encode()).hexdigest() for c, t in tokens.items()},
            "init_spec": {"layers": {"w": [n_floats]}, "init": "zeros"},
-           "round": {"rule": "fedavg", "quorum": n_clients, "deadline_s": 600}, "auto_rounds": 1}
+           "round": {"rule": "fedavg", "quorum": n_clients, "deadline_s": 600}, "auto_rounds": 1,
+           "ingest_slots": slots}
     (state / "fl.json").write_text(json.dumps(cfg))
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     p = subprocess.Popen([sys.executable, "-m", "fedmesh_fl.service", "--config", str(state / "fl.json")],
@@ -177,9 +179,9 @@ def _sink_once(mode: str, n_clients: int, payload: bytes) -> float:
         proc.wait()
 
 
-def _service_once(n_clients: int, n: int, payload: bytes, vec: np.ndarray) -> dict[str, Any]:
+def _service_once(n_clients: int, n: int, payload: bytes, vec: np.ndarray, slots: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fedmesh-ingest-") as tmp:
-        proc, port, tokens = _service(Path(tmp), n_clients, n)
+        proc, port, tokens = _service(Path(tmp), n_clients, n, slots)
         try:
             clients = [Client(f"http://127.0.0.1:{port}", tokens[f"c{i}"], timeout=300) for i in range(n_clients)]
             time.sleep(0.2)
@@ -204,20 +206,21 @@ def _service_once(n_clients: int, n: int, payload: bytes, vec: np.ndarray) -> di
             "peak": sampler.peak, "ok": bool(np.allclose(model["w"], vec, atol=1e-6))}
 
 
-def run(quick: bool, n_clients: int = 8, n_floats: int | None = None, reps: int | None = None) -> None:
+def run(quick: bool, n_clients: int = 8, n_floats: int | None = None, reps: int | None = None,
+        slots: int = 2) -> None:
     n = n_floats or (1_000_000 if quick else 10_000_000)
     reps = reps or (3 if quick else 2)
     vec = np.random.default_rng(0).standard_normal(n).astype(np.float32)
     payload = bytes(wire.encode_update({"w": vec}, client="", round_id=1, base_version=0, num_samples=10))
     mb = n_clients * len(payload) / 1e6
     print(f"# ingest: {n_clients} concurrent clients x {n} float32 ({len(payload) / 1e6:.1f} MB each, "
-          f"{mb:.0f} MB total) over 127.0.0.1; best of {reps} interleaved runs")
+          f"{mb:.0f} MB total) over 127.0.0.1; best of {reps} interleaved runs; service ingest_slots={slots}")
     times: dict[str, list[float]] = {"raw-socket": [], "aiohttp-sink": [], "service": []}
     svc: list[dict[str, Any]] = []
     for _rep in range(reps):  # interleaved, so load from other processes hits every receiver alike
         times["raw-socket"].append(_sink_once("raw", n_clients, payload))
         times["aiohttp-sink"].append(_sink_once("aiohttp", n_clients, payload))
-        svc.append(_service_once(n_clients, n, payload, vec))
+        svc.append(_service_once(n_clients, n, payload, vec, slots))
         times["service"].append(svc[-1]["dt"])
     print(f"{'receiver':<14} {'seconds':>8} {'updates/s':>10} {'MB/s':>9}   all runs (s)")
     best = {k: min(v) for k, v in times.items()}
@@ -243,8 +246,10 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--floats", type=int)
     ap.add_argument("--reps", type=int, help="interleaved repetitions (default 3 quick, 2 full)")
+    ap.add_argument("--slots", type=int, default=2,
+                    help="the service's ingest_slots (default 2, its default): bodies buffered at once")
     a = ap.parse_args()
-    run(a.quick, a.clients, a.floats, a.reps)
+    run(a.quick, a.clients, a.floats, a.reps, a.slots)
 
 
 if __name__ == "__main__":

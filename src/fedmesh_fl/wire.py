@@ -86,7 +86,7 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def _encode(kind: int, layers: Mapping[str, Any], meta: dict[str, Any]) -> bytearray:
+def _encode(kind: int, layers: Mapping[str, Any], meta: dict[str, Any], out: bytearray | None = None) -> bytearray:
     names = list(layers)
     arrays = [np.asarray(layers[n]) for n in names]
     for n, a in zip(names, arrays, strict=True):
@@ -102,7 +102,12 @@ def _encode(kind: int, layers: Mapping[str, Any], meta: dict[str, Any]) -> bytea
     if len(hbytes) > MAX_HEADER:
         raise WireError(f"header is {len(hbytes)} bytes, limit {MAX_HEADER}")
     off = _align(PREFIX_SIZE + len(hbytes))
-    buf = bytearray(off + nbytes)
+    if out is not None and len(out) >= off + nbytes:  # a buffer prepared (and paged in) in advance
+        buf = out
+        del buf[off + nbytes:]  # a small shrink: CPython keeps the allocation, nothing is copied
+        buf[PREFIX_SIZE + len(hbytes):off] = bytes(off - PREFIX_SIZE - len(hbytes))
+    else:
+        buf = bytearray(off + nbytes)
     _PREFIX.pack_into(buf, 0, MAGIC, FORMAT_VERSION, kind, 0, len(hbytes))
     buf[PREFIX_SIZE:PREFIX_SIZE + len(hbytes)] = hbytes
     flat = np.frombuffer(buf, dtype=DTYPE, offset=off)
@@ -121,9 +126,20 @@ def encode_update(layers: Mapping[str, Any], *, client: str, round_id: int, base
     return _encode(KIND_UPDATE, layers, meta)
 
 
-def encode_model(layers: Mapping[str, Any], *, version: int, **extra: Any) -> bytearray:
-    """Encode a whole model (for download and for the on-disk model versions)."""
-    return _encode(KIND_MODEL, layers, dict(extra, version=int(version)))
+def encode_model(layers: Mapping[str, Any], *, version: int, out: bytearray | None = None,
+                 **extra: Any) -> bytearray:
+    """Encode a whole model (for download and for the on-disk model versions).
+
+    ``out``: a bytearray to encode into when it is large enough (see :func:`model_buffer`); it is
+    trimmed to the payload's size and returned.  Otherwise a new one is allocated.
+    """
+    return _encode(KIND_MODEL, layers, dict(extra, version=int(version)), out)
+
+
+def model_buffer(num_params: int, header_room: int = 64 * 1024) -> bytearray:
+    """A zeroed (hence paged-in) bytearray big enough for a model of ``num_params`` float32 values
+    whose header fits ``header_room`` bytes: allocate it ahead, encode into it later."""
+    return bytearray(_align(PREFIX_SIZE + header_room) + num_params * DTYPE.itemsize)
 
 
 def _shape(s: Any, i: int) -> tuple[int, ...]:

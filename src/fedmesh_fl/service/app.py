@@ -13,6 +13,7 @@ import numpy as np
 from aiohttp import web, web_protocol
 
 from .. import wire
+from . import bodyread
 from .config import Config, ConfigError, parse_round
 from .errors import ApiError
 from .logs import install, log, set_level
@@ -72,13 +73,17 @@ def _require_admin(request: web.Request) -> None:
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
-        return await handler(request)
+        resp = await handler(request)
     except ApiError as e:
-        return _json(e.status, e.body())
+        resp = _json(e.status, e.body())
     except web.HTTPException as e:
-        if e.status >= 400 and e.content_type != "application/json":
-            return _json(e.status, {"error": e.reason.lower().replace(" ", "_"), "message": e.text or e.reason})
-        raise
+        if e.status >= 400 and (e.content_type != "application/json" or request.get(bodyread.DIRECT)):
+            resp = _json(e.status, {"error": e.reason.lower().replace(" ", "_"), "message": e.text or e.reason})
+        else:
+            raise
+    if request.get(bodyread.DIRECT):  # the body was read off the socket: aiohttp's parser is behind
+        resp.force_close()
+    return resp
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -158,9 +163,9 @@ async def rounds_close(request: web.Request) -> web.Response:
     return _json(200, await request.app[MANAGER].close_round("admin"))
 
 
-async def _read_body(request: web.Request, limit: int, buf: np.ndarray | None) -> memoryview | bytearray:
-    """The body copied into ``buf`` (a pooled buffer of at least Content-Length bytes) when its length is
-    known, else grown up to ``limit``."""
+async def _read_stream(request: web.Request, limit: int, buf: np.ndarray | None) -> memoryview | bytearray:
+    """The body through aiohttp's stream: copied into ``buf`` (a pooled buffer of at least
+    Content-Length bytes) when its length is known, else grown up to ``limit``."""
     n = request.content_length
     if n is not None and buf is not None:
         mv = buf.data
@@ -180,6 +185,20 @@ async def _read_body(request: web.Request, limit: int, buf: np.ndarray | None) -
         if len(grown) > limit:
             raise ApiError(413, "too_large", f"update body over the limit of {limit} bytes")
     return grown
+
+
+async def _read_body(request: web.Request, limit: int, buf: np.ndarray | None, timeout: float,
+                     workers: int) -> memoryview | bytearray:
+    """The update body (TimeoutError after ``timeout`` s).  Plain HTTP with a Content-Length and a
+    pooled buffer: read straight off the socket by a worker thread (:mod:`.bodyread`)."""
+    n = request.content_length
+    fd = bodyread.direct_fd(request) if n is not None and buf is not None else None
+    if fd is None or n is None or buf is None:
+        return await asyncio.wait_for(_read_stream(request, limit, buf), timeout)
+    got = await bodyread.read_direct(request, fd, buf.data, n, timeout, workers)
+    if got != n:
+        raise ApiError(400, "malformed", f"body ended after {got} of {n} bytes")
+    return buf.data[:n]
 
 
 async def updates_post(request: web.Request) -> web.Response:
@@ -209,7 +228,7 @@ async def updates_post(request: web.Request) -> web.Response:
             reusable = False  # the buffer goes back to the pool only once nothing can still read it
             try:
                 try:
-                    body = await asyncio.wait_for(_read_body(request, limit, pooled), m.cfg.body_timeout_s)
+                    body = await _read_body(request, limit, pooled, m.cfg.body_timeout_s, m.cfg.ingest_slots)
                 except TimeoutError:
                     reusable = True
                     raise ApiError(408, "timeout",

@@ -26,6 +26,8 @@ from .store import ModelStore, RoundStore, initial_layers
 
 T = TypeVar("T")
 HEADER_ROOM = 64 * 1024
+#: Longest an acknowledgement waits for queued folds / a quorum close before its own checkpoint.
+GROUP_WAIT_S = 0.25
 _PRIVATE = ("agg", "seq")
 
 
@@ -94,6 +96,9 @@ class Manager:
         self._inflight: set[str] = set()
         self._applied = self._durable = 0
         self._ckpt: asyncio.Future[None] | None = None
+        self._changed = asyncio.Event()  # replaced by a fresh one each time it is set (see _kick)
+        self._applying = 0  # updates read and waiting for (or inside) their fold
+        self._closing = False  # a quorum close is on its way: it will make every applied update durable
         self._timer: asyncio.Task[None] | None = None
         self._bg: set[asyncio.Task[Any]] = set()
         self.ingest_slots = asyncio.Semaphore(cfg.ingest_slots)
@@ -103,6 +108,7 @@ class Manager:
         self.version = -1
         self.model_bytes: bytes | bytearray = b""
         self.model_sha = ""
+        self._model_buf: bytearray | None = None
 
     # ---------------------------------------------------------------- start / model
     def _set_model(self, entry: dict[str, Any], data: bytes | bytearray, state: dict[str, np.ndarray] | None) -> None:
@@ -158,10 +164,12 @@ class Manager:
             removed_temp=self.models.removed_temp + self.rounds.removed_temp)
 
     def _prepare_ingest(self, agg: Any, body_size: int) -> None:
-        """Executor, before a round takes updates: fault in the aggregator state and the body buffers."""
+        """Executor, before a round takes updates: fault in the aggregator state, the body buffers
+        and the buffer the round's new model version will be encoded into."""
         for a in agg.snapshot()[1].values():
             prefault(a)
         self.buffers.fill(body_size)
+        self._model_buf = wire.model_buffer(self.spec.num_params)
 
     async def start(self) -> None:
         await _run(self.load)
@@ -234,8 +242,10 @@ class Manager:
         checkpoint is written for the last ones.
         """
         r = self.round
-        if r is not None and r["id"] == round_id and r["status"] == "open" and len(r["accepted"]) >= r["quorum"]:
-            self._spawn(self.close_round("quorum", only_round=round_id))
+        if (r is not None and r["id"] == round_id and r["status"] == "open" and len(r["accepted"]) >= r["quorum"]
+                and not self._closing):
+            self._closing = True
+            self._spawn(self.close_round("quorum", only_round=round_id)).add_done_callback(self._close_done)
         await self._wait_durable(seq)
         r = self.round
         assert r is not None
@@ -245,6 +255,14 @@ class Manager:
         return {"round": round_id, "client": client, "accepted": True, "count": count}
 
     async def _apply(self, client: str, round_id: int, p: wire.Payload) -> int:
+        self._applying += 1
+        try:
+            return await self._apply_locked(client, round_id, p)
+        finally:
+            self._applying -= 1
+            self._kick()
+
+    async def _apply_locked(self, client: str, round_id: int, p: wire.Payload) -> int:
         async with self._lock:
             r = self._check_open(client, round_id, reserve=False)
             assert p.base_version is not None and p.num_samples is not None
@@ -279,13 +297,46 @@ class Manager:
             self._applied += 1
             return self._applied
 
+    def _kick(self) -> None:
+        """Wake every ``_wait_durable`` (durable point advanced, a fold or a close ended)."""
+        ev, self._changed = self._changed, asyncio.Event()
+        ev.set()
+
+    def _close_done(self, task: asyncio.Future[Any]) -> None:
+        self._closing = False
+        if not task.cancelled():
+            task.exception()  # retrieved here; a failed close leaves the updates to a checkpoint
+        self._kick()
+
+    def _advance_durable(self, target: int) -> None:
+        if target > self._durable:
+            self._durable = target
+            self._kick()
+
     async def _wait_durable(self, seq: int) -> None:
+        """Group commit: one checkpoint covers every update folded in before it starts.
+
+        While other updates are already read and queued for their fold, or a quorum close is on
+        its way (its new model version covers them all), no checkpoint is started -- for at most
+        ``GROUP_WAIT_S``, so a steady stream of uploads cannot hold an acknowledgement back.
+        """
+        t0 = time.monotonic()
         while self._durable < seq:
             if any(lo < seq <= hi for lo, hi in self._lost):
                 raise ApiError(503, "persist", "the update could not be made durable; retry later")
-            if self._ckpt is None or self._ckpt.done():
+            idle = self._ckpt is None or self._ckpt.done()
+            late = time.monotonic() - t0 > GROUP_WAIT_S
+            if idle and (late or not (self._closing or self._applying)):
                 self._ckpt = asyncio.ensure_future(self._checkpoint())
-            await asyncio.shield(self._ckpt)
+                self._ckpt.add_done_callback(self._ckpt_done)
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), None if late else GROUP_WAIT_S)
+
+    def _ckpt_done(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled():
+            task.exception()  # an ApiError here was recorded in self._lost: the waiters raise it
+        self._kick()
 
     async def _checkpoint(self) -> None:
         """Make every applied update durable.
@@ -299,7 +350,7 @@ class Manager:
         try:
             r, agg, target = self.round, self._agg, self._applied
             if r is None or agg is None or r["status"] != "open" or self._durable >= target:
-                self._durable = max(self._durable, target)  # closed: the durable model covers them
+                self._advance_durable(target)  # closed: the durable model covers them
                 return
             meta = dict(r, accepted=list(r["accepted"]), seq=len(r["accepted"]))
             try:
@@ -322,7 +373,7 @@ class Manager:
                 raise ApiError(503, "persist", "the update could not be made durable; retry later") from None
             if r["status"] == "open":
                 r.update(agg=agg_meta, seq=meta["seq"])
-            self._durable = max(self._durable, target)
+            self._advance_durable(target)
         finally:
             if locked:
                 self._lock.release()
@@ -341,7 +392,7 @@ class Manager:
         async with self._io:
             await _run(work)
         r.update(agg=meta["agg"], seq=meta["seq"])
-        self._durable = target
+        self._advance_durable(target)
 
     async def _rollback(self) -> None:
         loaded = await _run(self.rounds.load)
@@ -439,9 +490,10 @@ class Manager:
             agg_s = time.perf_counter() - t0
             self.metrics.aggregation_seconds.observe(agg_s)
             version = self.version + 1
-            entry, data = await _run(self.models.add, version, new_model, r["id"], new_state or None)
+            out, self._model_buf = self._model_buf, None
+            entry, data = await _run(self.models.add, version, new_model, r["id"], new_state or None, out)
             self._set_model(entry, data, new_state or None)
-            self._durable = self._applied
+            self._advance_durable(self._applied)  # acknowledged now: the new version covers them
             r.update(status="closed", outcome="aggregated", closed=time.time(), reason=reason, version=version,
                      aggregation_s=agg_s, sha256=entry["sha256"], agg=None)
             async with self._io:

@@ -136,8 +136,10 @@ class ModelStore:
         return load_npz(p) if p.exists() else None
 
     def add(self, version: int, layers: dict[str, np.ndarray], round_id: int | None,
-            server_state: dict[str, np.ndarray] | None) -> tuple[dict[str, Any], bytearray]:
-        data = wire.encode_model(layers, version=version, round=round_id)  # served as is: no extra copy
+            server_state: dict[str, np.ndarray] | None,
+            out: bytearray | None = None) -> tuple[dict[str, Any], bytearray]:
+        """Write model ``version`` durably; ``out``: a buffer from :func:`wire.model_buffer` to encode into."""
+        data = wire.encode_model(layers, version=version, round=round_id, out=out)  # served as is: no extra copy
         name = f"v{version}.fmw"
         with ThreadPoolExecutor(1) as pool:  # hash while the file is written and fsynced (both release the GIL)
             sha = pool.submit(lambda: hashlib.sha256(data).hexdigest())

@@ -1,0 +1,99 @@
+"""Update bodies read straight off the socket (plain HTTP) and the group commit of acknowledgements."""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+from test_service import Server, make_config, status_of, wait_version
+
+from fedmesh_fl import wire
+
+N = 1_500_000  # 6 MB: more than aiohttp buffers before the handler runs
+
+
+def _config(tmp_path: Path, quorum: int = 2) -> dict:
+    return make_config(tmp_path / "st", init_spec={"layers": {"w": [N]}, "init": "zeros"},
+                       round={"rule": "fedavg", "quorum": quorum, "deadline_s": 60})
+
+
+def _payload(value: float, client: str = "") -> bytes:
+    return bytes(wire.encode_update({"w": np.full(N, value, np.float32)}, client=client, round_id=1,
+                                    base_version=0, num_samples=1))
+
+
+def _post_slowly(port: int, token: str, body: bytes, send: int | None = None) -> bytes:
+    """POST ``body[:send]`` in paced pieces (the handler starts before the body is there), return the
+    raw response (or b"" if ``send`` < len(body): the socket is closed after the short body)."""
+    head = (f"POST /v1/rounds/1/updates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(head + body[:4096])
+        time.sleep(0.1)
+        end = len(body) if send is None else send
+        for i in range(4096, end, 1 << 20):
+            s.sendall(body[i:min(end, i + (1 << 20))])
+            time.sleep(0.01)
+        if send is not None:
+            return b""
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+
+
+def test_direct_body_read_accepts_and_closes_the_connection(tmp_path: Path) -> None:
+    s = Server(_config(tmp_path))
+    try:
+        raw = _post_slowly(s.port, "tok-c1", _payload(1.0))
+        head = raw.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 202") and b"connection: close" in head  # recv ended: closed
+        assert s.client("c2").submit_payload(1, _payload(3.0))["accepted"]
+        wait_version(s.client("c1"), 1)
+        _v, model = s.client("c1").get_model(1)
+        np.testing.assert_array_equal(model["w"], np.full(N, 2.0, np.float32))
+    finally:
+        s.stop()
+
+
+def test_direct_body_cut_short_changes_nothing(tmp_path: Path) -> None:
+    s = Server(_config(tmp_path))
+    try:
+        _post_slowly(s.port, "tok-c1", _payload(100.0), send=3_000_000)  # client leaves mid-body
+        deadline = time.monotonic() + 5
+        while s.manager._inflight and time.monotonic() < deadline:  # noqa: SLF001 - wait for the handler
+            time.sleep(0.02)
+        assert s.client("c1").round_info()["accepted"] == 0
+        bad = _payload(5.0, client="c3")  # for another client: rejected after a full direct read
+        assert status_of(lambda: s.client("c1").submit_payload(1, bad))[0] == 403
+        for c, v in (("c1", 1.0), ("c2", 2.0)):  # the pooled buffers carry no trace of either
+            assert s.client(c).submit_payload(1, _payload(v))["accepted"]
+        wait_version(s.client("c1"), 1)
+        _v, model = s.client("c1").get_model(1)
+        np.testing.assert_array_equal(model["w"], np.full(N, 1.5, np.float32))
+    finally:
+        s.stop()
+
+
+def test_the_quorum_update_is_acknowledged_by_the_new_model_not_a_checkpoint(tmp_path: Path) -> None:
+    """Once the quorum close is on its way no checkpoint is written: the new version covers the update."""
+    s = Server(_config(tmp_path, quorum=3))
+    saved: list[int] = []
+    orig = s.manager.rounds.prepare
+
+    def prepare(meta, arrays=None):  # type: ignore[no-untyped-def]
+        if meta.get("status") == "open" and meta.get("accepted"):  # an update checkpoint
+            saved.append(len(meta.get("accepted", [])))
+        return orig(meta, arrays)
+
+    s.manager.rounds.prepare = prepare  # type: ignore[method-assign]
+    try:
+        for c, v in (("c1", 1.0), ("c2", 2.0), ("c3", 6.0)):
+            assert s.client(c).submit_payload(1, _payload(v))["accepted"]
+        assert s.client("c1").round_info()["model_version"] == 1  # acked only once v1 was durable
+        _v, model = s.client("c1").get_model(1)
+        np.testing.assert_array_equal(model["w"], np.full(N, 3.0, np.float32))
+        assert saved == [1, 2]  # one checkpoint per lone update, none for the quorum one
+    finally:
+        s.stop()
