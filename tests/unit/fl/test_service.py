@@ -309,7 +309,7 @@ def test_stalled_upload_times_out_and_frees_its_slot(tmp_path: Path) -> None:
 
 
 def test_prefault_keeps_every_byte() -> None:
-    from fedmesh_fl.service.rounds import prefault
+    from fedmesh_fl.service.buffers import prefault
 
     a = np.random.default_rng(0).standard_normal(5000).astype(np.float32)
     a[[0, 1024, 4999]] = [-0.0, np.nan, np.inf]
