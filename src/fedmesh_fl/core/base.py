@@ -68,6 +68,9 @@ COMMON_PARAMS: dict[str, Param] = {
     "grow": Param(True, "bool", doc="grow past max_clients by doubling; if false, extra updates are rejected"),
 }
 
+#: server_state keys holding a step counter (one integer, as a 1-element float64 array), not a vector
+COUNTER_KEYS = ("t",)
+
 _REGISTRY: dict[str, type[RoundAggregator]] = {}
 
 
@@ -249,6 +252,12 @@ class RoundAggregator:
                     f"{self.rule}: unexpected server_state key {key!r}; allowed: {list(self.STATE_KEYS) or 'none'}"
                 )
             a = np.asarray(arr)
+            if key in COUNTER_KEYS:
+                c = a.astype(np.float64, copy=True).reshape(-1)
+                if c.shape != (1,) or not (c[0] >= 0 and float(c[0]).is_integer()):
+                    raise ValueError(f"{self.rule}: server_state[{key!r}] must be one non-negative integer, got {a!r}")
+                out[key] = c
+                continue
             if a.shape != (self.spec.num_params,):
                 raise ValueError(
                     f"{self.rule}: server_state[{key!r}] has shape {a.shape}, expected ({self.spec.num_params},)"

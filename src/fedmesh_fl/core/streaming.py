@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -90,6 +91,11 @@ class _ServerOpt(_Accumulating):
         new, state = self._step(g, d, m, v)
         return new, state
 
+    def _steps_done(self) -> int:
+        """Server-optimiser steps taken before this round (``server_state["t"]``, 0 if absent)."""
+        t = self.server_state_in.get("t")
+        return 0 if t is None else int(t[0])
+
     def _step(self, g: np.ndarray, d: np.ndarray, m: np.ndarray, v: np.ndarray
               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise NotImplementedError
@@ -127,22 +133,35 @@ class _Adaptive(_ServerOpt):
 
 @register
 class FedAdam(_Adaptive):
-    """``m = b1 m + (1-b1) d``; ``v = b2 v + (1-b2) d^2``; ``new = g + eta m / (sqrt v + tau)``
-    (Reddi et al. 2021, without bias correction)."""
+    """``m = b1 m + (1-b1) d``; ``v = b2 v + (1-b2) d^2``; ``new = g + eta_t m / (sqrt v + tau)``.
+
+    Bias-corrected step size as Flower 1.42's ``FedAdam``: ``eta_t = eta * sqrt(1 - b2^(k+1)) /
+    (1 - b1^(k+1))`` where ``k`` is the 1-based number of this optimiser step (Flower's
+    ``server_round``; the ``+1`` is Flower's).  The step count is kept in ``server_state["t"]``.
+    ``bias_correction=false``: ``eta_t = eta`` (Reddi et al. 2021 as written).
+    """
 
     rule = "fedadam"
+    STATE_KEYS = ("m", "v", "t")
     PARAMS = {
         "eta": Param(0.1, "float", lo=0.0, lo_open=True),
         "beta_1": Param(0.9, "float", lo=0.0, hi=1.0, hi_open=True),
         "beta_2": Param(0.99, "float", lo=0.0, hi=1.0, hi_open=True),
         "tau": Param(1e-9, "float", lo=0.0, lo_open=True),
+        "bias_correction": Param(True, "bool", doc="Flower's bias-corrected step size"),
         "precise": PRECISE,
     }
 
     def _step(self, g, d, m, v):  # type: ignore[no-untyped-def]
-        m = _first_moment(m, d, self.params["beta_1"])
-        v = v * F32.type(self.params["beta_2"]) + F32.type(1.0 - self.params["beta_2"]) * (d * d)
-        return self._apply(g, m, v), {"m": m, "v": v}
+        p = self.params
+        k = self._steps_done() + 1
+        m = _first_moment(m, d, p["beta_1"])
+        v = v * F32.type(p["beta_2"]) + F32.type(1.0 - p["beta_2"]) * (d * d)
+        eta = p["eta"]
+        if p["bias_correction"]:
+            eta = eta * math.sqrt(1.0 - p["beta_2"] ** (k + 1.0)) / (1.0 - p["beta_1"] ** (k + 1.0))
+        new = g + F32.type(eta) * m / (np.sqrt(v) + F32.type(p["tau"]))
+        return new, {"m": m, "v": v, "t": np.array([k], np.float64)}
 
 
 @register

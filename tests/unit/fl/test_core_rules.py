@@ -59,15 +59,22 @@ def _avg64() -> np.ndarray:
     return (FLAT * w[:, None]).sum(0) / w.sum()
 
 
-def _opt_reference(rule: str, params: dict, m: np.ndarray, v: np.ndarray, g: np.ndarray, avg: np.ndarray):
+def _opt_reference(rule: str, params: dict, m: np.ndarray, v: np.ndarray, g: np.ndarray, avg: np.ndarray,
+                   server_round: int = 1):
+    """Flower 1.42's strategies (FedAvgM, FedOpt family), transcribed in float64.  Only FedAdam
+    bias-corrects: ``eta_norm = eta * sqrt(1 - b2^(server_round+1)) / (1 - b1^(server_round+1))``
+    with Flower's 1-based ``server_round``; FedYogi and FedAdagrad use ``eta`` as is."""
     d = avg - g
     if rule == "fedavgm":
         m = params["momentum"] * m + (g - avg)
         return g - params["server_lr"] * m, m, v
-    b1, eta, tau = params["beta_1"], params["eta"], params["tau"]
+    b1, eta, tau = params.get("beta_1", 0.0), params["eta"], params["tau"]
     m = b1 * m + (1 - b1) * d
     if rule == "fedadam":
-        v = params["beta_2"] * v + (1 - params["beta_2"]) * d * d
+        b2 = params["beta_2"]
+        v = b2 * v + (1 - b2) * d * d
+        if params.get("bias_correction", True):
+            eta = eta * np.sqrt(1 - b2 ** (server_round + 1.0)) / (1 - b1 ** (server_round + 1.0))
     elif rule == "fedyogi":
         v = v - (1 - params["beta_2"]) * d * d * np.sign(v - d * d)
     else:
@@ -78,30 +85,46 @@ def _opt_reference(rule: str, params: dict, m: np.ndarray, v: np.ndarray, g: np.
 OPT_PARAMS = {
     "fedavgm": {"server_lr": 0.7, "momentum": 0.9},
     "fedadam": {"eta": 0.05, "beta_1": 0.9, "beta_2": 0.99, "tau": 1e-3},
+    "fedadam-uncorrected": {"eta": 0.05, "beta_1": 0.9, "beta_2": 0.99, "tau": 1e-3, "bias_correction": False},
     "fedyogi": {"eta": 0.02, "beta_1": 0.8, "beta_2": 0.95, "tau": 1e-3},
-    "fedadagrad": {"eta": 0.1, "beta_1": 0.5, "tau": 1e-2},
+    "fedadagrad": {"eta": 0.1, "tau": 1e-2},  # Flower's FedAdagrad has beta_1 = 0
 }
 
 
-@pytest.mark.parametrize("rule", list(OPT_PARAMS))
-def test_server_optimisers_two_rounds_carry_state(rule):
-    params = OPT_PARAMS[rule]
+@pytest.mark.parametrize("case", list(OPT_PARAMS))
+def test_server_optimisers_three_rounds_carry_state(case):
+    rule, params = case.split("-")[0], OPT_PARAMS[case]
     g, state = GLOBAL, None
     g64, m, v = G64.copy(), np.zeros_like(G64), np.zeros_like(G64)
-    for rnd in range(2):
+    for rnd in range(3):
         shift = np.float32(0.05 * (rnd + 1))
         ups = [{k: a + shift for k, a in u.items()} for u in UPDATES]
         agg = make_round(rule, SPEC, g, state, **params)
         for i, (u, s) in enumerate(zip(ups, SAMPLES, strict=True)):
             agg.add(f"c{i}", u, s)
         g, state = agg.finalize()
-        assert set(state) == ({"m"} if rule == "fedavgm" else {"m", "v"})
+        keys = {"fedavgm": {"m"}, "fedadam": {"m", "v", "t"}}.get(rule, {"m", "v"})
+        assert set(state) == keys
+        if rule == "fedadam":
+            assert state["t"].tolist() == [rnd + 1]
         avg = _avg64() + float(shift)
-        g64, m, v = _opt_reference(rule, params, m, v, g64, avg)
+        g64, m, v = _opt_reference(rule, params, m, v, g64, avg, server_round=rnd + 1)
         np.testing.assert_allclose(flatten(SPEC, g), g64, rtol=2e-4, atol=2e-5)
         np.testing.assert_allclose(state["m"], m, rtol=2e-4, atol=2e-6)
         g64 = flatten(SPEC, g).astype(np.float64)  # continue from what the server really has
-    assert rnd == 1
+    assert rnd == 2
+
+
+def test_fedadam_bias_correction_changes_the_first_steps():
+    """Round 1: Flower's eta_norm = eta * sqrt(1 - b2^2) / (1 - b1^2) = eta * 0.7460 for the defaults."""
+    agg = [make_round("fedadam", SPEC, GLOBAL, bias_correction=bc) for bc in (True, False)]
+    for a in agg:
+        a.add("c0", UPDATES[0], 1)
+    step = [flatten(SPEC, a.finalize()[0]).astype(np.float64) - G64 for a in agg]
+    ratio = np.sqrt(1 - 0.99**2) / (1 - 0.9**2)
+    np.testing.assert_allclose(step[0], step[1] * ratio, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="non-negative integer"):
+        make_round("fedadam", SPEC, GLOBAL, {"t": np.array([1.5])})
 
 
 def naive_median(x: np.ndarray) -> np.ndarray:
