@@ -7,6 +7,9 @@ Library::
     info = c.wait_for_round()
     c.submit(info["id"], new_layers, num_samples, base_version=version)
 
+Model downloads (``get_model``, ``list_models``, ``get-model``, ``models``) need a client or the admin
+token; ``health`` and ``round`` work without one.
+
 CLI: ``python3 -m fedmesh_fl.client --url URL --token-file FILE [--ca-file CA] COMMAND`` with commands
 ``health``, ``round``, ``models``, ``get-model [--version N] [--out FILE]``, ``wait-round``,
 ``submit --round N --file F.npz|F.fmw --num-samples N --base-version V``,
@@ -97,6 +100,7 @@ class Client:
         return self._json("GET", "/v1/models")
 
     def get_model_bytes(self, version: int | None = None) -> tuple[int, bytes]:
+        """(version, payload) of the latest or a given model version; needs a client or admin token."""
         path = "/v1/model" if version is None else f"/v1/models/{int(version)}"
         _status, hdrs, data = self.request("GET", path)
         sha = hdrs.get("x-model-sha256")

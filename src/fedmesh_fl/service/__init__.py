@@ -53,9 +53,11 @@ Configuration (one JSON object; only ``state_dir`` and ``clients`` are required)
     otherwise), so a stalled client cannot hold an ingest slot forever.
 ``log_level`` (``"debug"|"info"|"warning"|"error"``, default ``"info"``)
 
-Endpoints: ``GET /healthz``, ``GET /metrics``, ``GET /v1/model``, ``GET /v1/models``,
-``GET /v1/models/{version}``, ``GET /v1/round``, ``POST /v1/rounds`` (admin),
-``POST /v1/rounds/current/close`` (admin), ``POST /v1/rounds/{round_id}/updates`` (client).
+Endpoints: ``GET /healthz``, ``GET /metrics``, ``GET /v1/round`` (open), ``GET /v1/model``,
+``GET /v1/models``, ``GET /v1/models/{version}`` (any client token or the admin token),
+``POST /v1/rounds`` (admin), ``POST /v1/rounds/current/close`` (admin),
+``POST /v1/rounds/{round_id}/updates`` (client). Plain-HTTP update uploads are read straight off
+the socket and their connection is closed after the response (see ``service/bodyread.py``).
 Errors are JSON ``{"error": code, "message": sentence, ...}``: 400 malformed, 401 missing/unknown
 token, 403 token not allowed for this action/client, 404, 409 duplicate/not-open/stale,
 410 round closed, 413 too large, 422 rejected by the aggregation core (``reason``, ``client``,

@@ -70,6 +70,13 @@ def _require_admin(request: web.Request) -> None:
     raise ApiError(401, "auth", "unknown token")
 
 
+def _require_reader(request: web.Request) -> None:
+    """Model downloads: any client token or the admin token (401 otherwise)."""
+    client, admin = _who(request.app[MANAGER].cfg, _token_hash(request))
+    if client is None and not admin:
+        raise ApiError(401, "auth", "unknown token; downloading models needs a client or the admin token")
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -104,18 +111,21 @@ def _model_headers(m: Manager, version: int, sha: str) -> dict[str, str]:
 
 
 async def model_latest(request: web.Request) -> web.Response:
+    _require_reader(request)
     m = request.app[MANAGER]
     data, version, sha = m.model_bytes, m.version, m.model_sha  # read together on the loop: consistent
     return web.Response(body=data, headers=_model_headers(m, version, sha))
 
 
 async def models_list(request: web.Request) -> web.Response:
+    _require_reader(request)
     m = request.app[MANAGER]
     items = [{k: e.get(k) for k in ("version", "sha256", "created", "round", "bytes")} for e in m.models.entries]
     return web.Response(body=json.dumps(items).encode(), content_type="application/json")
 
 
 async def model_version(request: web.Request) -> web.StreamResponse:
+    _require_reader(request)
     m = request.app[MANAGER]
     try:
         version = int(request.match_info["version"])

@@ -129,6 +129,20 @@ def test_auth_errors(server: Server) -> None:
     assert server.client("c1").round_info()["accepted"] == 0
 
 
+@pytest.mark.parametrize("path", ["/v1/model", "/v1/models", "/v1/models/0"])
+def test_model_downloads_need_a_client_or_admin_token(server: Server, path: str) -> None:
+    for token in ("", "nope"):
+        st, body = status_of(lambda token=token: server.client(token=token).request("GET", path))
+        assert st == 401 and body["error"] == "auth", (token, body)
+    for who in ("c2", None):  # a client token or the admin token
+        status, _hdrs, data = server.client(who).request("GET", path)
+        assert status == 200 and data
+    anon = server.client(token="")
+    assert anon.health()["status"] == "ok" and anon.round_info()["id"] == 1  # these stay open
+    status, _hdrs, _data = anon.request("GET", "/metrics")
+    assert status == 200
+
+
 def test_malformed_oversized_and_core_rejections(server: Server) -> None:
     c1 = server.client("c1")
     st, body = status_of(lambda: c1.submit_payload(1, b"FMW\x00garbage"))
