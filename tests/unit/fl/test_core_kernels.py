@@ -87,3 +87,29 @@ def test_block_rules_check_finite_while_copying_across_chunks():
         huge = np.full(spec.num_params, 3e30, np.float32)
         agg.add("huge", huge, 1)
         np.testing.assert_array_equal(agg.block.rows[1], huge)  # type: ignore[attr-defined]
+
+
+def test_finalized_block_is_recycled_and_results_do_not_alias_it():
+    from fedmesh_fl.core import robust
+
+    spec = ModelSpec(("w",), ((5000,),))
+    g = np.zeros(5000, np.float32)
+    rng = np.random.default_rng(0)
+    ups = [rng.standard_normal(5000).astype(np.float32) for _i in range(5)]
+    robust.drop_spare_block()
+    first = make_round("krum", spec, g, max_clients=5, f=1)
+    for i, u in enumerate(ups):
+        first.add(f"c{i}", u, 1)
+    mem = first.block.data  # type: ignore[attr-defined]
+    result = first.finalize()[0]["w"].copy()
+    kept = first.finalize()[0]["w"]
+    assert first.block.n == 0 and first.block.data.size == 0  # type: ignore[attr-defined]
+    second = make_round("median", spec, g, max_clients=5)
+    assert second.block.data is mem  # type: ignore[attr-defined]
+    for i in range(5):
+        second.add(f"c{i}", np.full(5000, 7.0, np.float32), 1)
+    np.testing.assert_array_equal(kept, result)  # the Krum pick owns its memory
+    np.testing.assert_array_equal(second.finalize()[0]["w"], np.full(5000, 7.0, np.float32))
+    third = make_round("median", spec, g, max_clients=4)  # another shape: a fresh block
+    assert third.block.data is not mem  # type: ignore[attr-defined]
+    robust.drop_spare_block()
