@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .blas import single_threaded
+
 F32 = np.float32
 #: Sorted order statistics of a column chunk: row ``k`` holds each column's k-th smallest value
 #: (a list of contiguous rows from the sorting network, or a transposed ``(n, w)`` view).
@@ -151,37 +153,48 @@ def column_trimmed_mean(rows: np.ndarray, beta: float) -> np.ndarray:
     return out
 
 
+GEMM_MAX_N = 16  # up to this many rows SGEMM (t[1:] @ t.T) beats SSYRK (t @ t.T), above it SSYRK's half work wins
+
+
 def _gram_width(n: int) -> int:
-    """Columns per Gram step: an ``(n, w)`` float32 scratch of ~256 KiB (L2-resident)."""
-    return int(min(8192, max(256, (1 << 16) // max(1, n))))
+    """Columns per Gram step: SGEMM on an L2-sized ``(n, w)`` scratch (~256 KiB) for small ``n``;
+    SSYRK likes long steps (the old 8 MiB one measured best)."""
+    if n <= GEMM_MAX_N:
+        return int(min(8192, max(256, (1 << 16) // max(1, n))))
+    return max(4096, (1 << 21) // n)
 
 
 def pairwise_sq_distances(rows: np.ndarray, ref: np.ndarray | None = None) -> np.ndarray:
     """``D[i, j] = ||rows[i] - rows[j]||^2`` (float64 ``(n, n)``) from one Gram matrix.
 
-    One pass over the block in L2-sized column steps: the step is centred on ``ref`` (the
-    global model) into a scratch, so the ``|a|^2 + |b|^2 - 2 a.b`` form does not cancel
-    catastrophically when all clients are close to the global model, then multiplied with
-    float32 SGEMM as ``t[1:] @ t.T`` plus the GEMV ``t @ t[0]`` (given ``t @ t.T`` NumPy
-    calls SSYRK, which OpenBLAS runs ~4x slower than SGEMM at these shapes).  Step products
-    are summed in float64; norms come from the diagonal.
+    One pass over the block in column steps: the step is centred on ``ref`` (the global model)
+    into a scratch, so the ``|a|^2 + |b|^2 - 2 a.b`` form does not cancel catastrophically when
+    all clients are close to the global model, then multiplied in float32: up to
+    ``GEMM_MAX_N`` rows with SGEMM as ``t[1:] @ t.T`` plus the GEMV ``t @ t[0]`` (given
+    ``t @ t.T`` NumPy calls SSYRK, which OpenBLAS runs ~4x slower than SGEMM at those shapes),
+    above that with SSYRK.  Step products are summed in float64; norms come from the diagonal.
     """
     n, P = rows.shape
     w = min(_gram_width(n), max(P, 1))
+    use_gemm = n <= GEMM_MAX_N
     scratch = np.empty((n, w), rows.dtype)
     part = np.empty((n, n), rows.dtype)
     gram = np.zeros((n, n), np.float64)
-    for c0 in range(0, P, w):
-        c1 = min(P, c0 + w)
-        t = scratch[:, : c1 - c0]
-        if ref is None:
-            np.copyto(t, rows[:, c0:c1])
-        else:
-            np.subtract(rows[:, c0:c1], ref[c0:c1], out=t)
-        if n > 1:
-            np.dot(t[1:], t.T, out=part[1:])
-        np.dot(t, t[0], out=part[0])
-        gram += part
+    with single_threaded():  # thousands of small products: OpenBLAS's threads only add waits
+        for c0 in range(0, P, w):
+            c1 = min(P, c0 + w)
+            t = scratch[:, : c1 - c0]
+            if ref is None:
+                np.copyto(t, rows[:, c0:c1])
+            else:
+                np.subtract(rows[:, c0:c1], ref[c0:c1], out=t)
+            if not use_gemm:
+                gram += t @ t.T
+                continue
+            if n > 1:
+                np.dot(t[1:], t.T, out=part[1:])
+            np.dot(t, t[0], out=part[0])
+            gram += part
     iu = np.triu_indices(n, 1)
     gram[iu] = gram.T[iu]  # GEMM need not return a symmetric product: mirror the lower triangle
     sq = np.diag(gram).copy()
@@ -197,17 +210,18 @@ def weighted_row_sum(rows: np.ndarray, select: Sequence[int], weights: Sequence[
     L2-sized column step over the gathered selected rows."""
     n, P = rows.shape
     wt = np.asarray(weights, rows.dtype)
-    if 2 * len(select) >= n:
-        full = np.zeros(n, rows.dtype)
-        full[np.asarray(select, np.intp)] = wt
-        return np.asarray(full @ rows)
-    idx = np.asarray(select, np.intp)
-    out = np.empty(P, rows.dtype)
-    step = max(1024, (1 << 16) // max(1, len(select)))
-    for c0 in range(0, P, step):
-        c1 = min(P, c0 + step)
-        np.dot(wt, rows[idx, c0:c1], out=out[c0:c1])
-    return out
+    with single_threaded():
+        if 2 * len(select) >= n:
+            full = np.zeros(n, rows.dtype)
+            full[np.asarray(select, np.intp)] = wt
+            return np.asarray(full @ rows)
+        idx = np.asarray(select, np.intp)
+        out = np.empty(P, rows.dtype)
+        step = max(1024, (1 << 16) // max(1, len(select)))
+        for c0 in range(0, P, step):
+            c1 = min(P, c0 + step)
+            np.dot(wt, rows[idx, c0:c1], out=out[c0:c1])
+        return out
 
 
 def krum_scores(dist: np.ndarray, f: int) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import kernels
 from .base import CHUNK, Param, RoundAggregator, register
+from .blas import single_threaded
 from .spec import F32, Layers, ModelSpec, UpdateRejected, check_finite
 
 #: A finalized round's block is kept (one, up to this size) for the next round of the same shape:
@@ -85,7 +86,7 @@ class UpdateBlock:
         self.reserve(self.n + 1)
         row = self.data[self.n]
         ok = True
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"), single_threaded():
             for off, v in parts:
                 m = v.shape[0]
                 if checked is None:

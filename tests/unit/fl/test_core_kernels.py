@@ -113,3 +113,18 @@ def test_finalized_block_is_recycled_and_results_do_not_alias_it():
     third = make_round("median", spec, g, max_clients=4)  # another shape: a fresh block
     assert third.block.data is not mem  # type: ignore[attr-defined]
     robust.drop_spare_block()
+
+
+def test_single_threaded_blas_restores_the_thread_count():
+    from fedmesh_fl.core import blas
+
+    with blas.single_threaded():
+        inner = blas._found[0]() if blas._found else 1
+        with blas.single_threaded():  # re-entrant
+            np.dot(np.ones((4, 300), np.float32), np.ones((300, 4), np.float32))
+    assert inner == 1
+    if blas._found:  # OpenBLAS present (NumPy wheels): the previous count is back
+        before = blas._found[0]()
+        with blas.single_threaded():
+            assert blas._found[0]() == 1
+        assert blas._found[0]() == before
