@@ -8,7 +8,9 @@ Everything runs on 127.0.0.1. Three receivers get the same bytes from the same s
 * ``raw-socket``  -- a subprocess that ``recv_into``s a reused buffer and acks: the loopback floor;
 * ``aiohttp-sink``-- a subprocess aiohttp app that reads each body and discards it (framework floor);
 * ``service``     -- ``python -m fedmesh_fl.service`` with a FedAvg round whose quorum is the client
-                     count: full decode, validation, accumulation and a durable checkpoint per ack.
+                     count and ``ingest_slots`` as the aggregator role deploys it (4; ``--slots``):
+                     full decode, validation, accumulation; every 202 only once the update is durable
+                     (a group checkpoint, or the new model version when the quorum closes the round).
 
 Each receiver is measured ``reps`` times, interleaved; the best time of each is reported (the box
 is shared, so the best run is the least disturbed one) next to all runs.
@@ -207,7 +209,7 @@ def _service_once(n_clients: int, n: int, payload: bytes, vec: np.ndarray, slots
 
 
 def run(quick: bool, n_clients: int = 8, n_floats: int | None = None, reps: int | None = None,
-        slots: int = 2) -> None:
+        slots: int = 4) -> None:
     n = n_floats or (1_000_000 if quick else 10_000_000)
     reps = reps or (3 if quick else 2)
     vec = np.random.default_rng(0).standard_normal(n).astype(np.float32)
@@ -246,8 +248,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--floats", type=int)
     ap.add_argument("--reps", type=int, help="interleaved repetitions (default 3 quick, 2 full)")
-    ap.add_argument("--slots", type=int, default=2,
-                    help="the service's ingest_slots (default 2, its default): bodies buffered at once")
+    ap.add_argument("--slots", type=int, default=4,
+                    help="the service's ingest_slots: bodies buffered at once (default 4, the aggregator role's "
+                    "default; the service's own default is 2)")
     a = ap.parse_args()
     run(a.quick, a.clients, a.floats, a.reps, a.slots)
 
