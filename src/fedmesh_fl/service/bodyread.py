@@ -44,8 +44,10 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 def direct_fd(request: web.Request) -> int | None:
     """The socket's fd when the body may be read directly, else None."""
     tr = request.transport
-    if tr is None or request.content_length is None or request.headers.get("Content-Encoding"):
+    if tr is None or request.content_length is None:
         return None
+    if request.headers.get("Content-Encoding") or request.headers.get("Transfer-Encoding"):
+        return None  # aiohttp decodes those; the socket carries the encoded bytes
     if tr.get_extra_info("sslcontext") is not None or tr.get_extra_info("ssl_object") is not None:
         return None
     sock = tr.get_extra_info("socket")
