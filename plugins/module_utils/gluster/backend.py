@@ -34,6 +34,8 @@ from .plan import status_args
 UNREACHABLE = ("Connection failed", "gluster daemon is operational", "not found")
 DONE = ("completed",)
 FAILED = ("failed", "stopped")
+# Errors glusterd gives (in staging, before any change) while pool members are still connecting to each other.
+TRANSIENT_PEER_ERRORS = (" not connected", "is not in 'Peer in Cluster' state")
 
 
 class Gluster:
@@ -78,6 +80,23 @@ class Gluster:
                     raise
                 self.sleep(self.poll)
         return ""
+
+    def cli_until_peers_connected(self, args: List[str], ok: Iterable[str], timeout: float):
+        """Run a changing command; retry while another pool member does not see a peer connected yet.
+
+        Right after a probe, the probing node sees every peer connected while the others may still be
+        connecting to each other; glusterd then fails the command in its staging phase (before anything
+        is committed), e.g. ``Staging failed on B. Error: Host C not connected``. Bounded by *timeout*.
+        """
+        deadline = self.clock() + min(timeout, 120.0)
+        while True:
+            try:
+                return self.cli(args, ok=ok)
+            except GlusterError as exc:
+                transient = any(m in exc.message for m in TRANSIENT_PEER_ERRORS)
+                if not transient or self.clock() >= deadline:
+                    raise
+                self.sleep(self.poll)
 
     def reachable(self) -> Optional[str]:
         """None when glusterd answers, else the reason (not installed, not running)."""
@@ -146,7 +165,7 @@ class Gluster:
             if st.get("plain"):
                 self.plain_retry(st["args"])
             else:
-                self.cli(st["args"], ok=st["ok"])
+                self.cli_until_peers_connected(st["args"], st["ok"], timeout)
             self.applied.append("gluster " + " ".join(st["args"]))
             entry = {"args": st["args"]}
             if st["wait"]:
