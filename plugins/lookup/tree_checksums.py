@@ -45,32 +45,18 @@ _raw:
   elements: dict
 """
 
-import fnmatch
-import hashlib
-import os
 from typing import Any
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-
-
-def tree_checksums(root: str, patterns: list[str], exclude_dirs: list[str]) -> dict[str, str]:
-    """Relative path -> SHA-1 of every file under *root* whose name matches one of *patterns*."""
-    if not os.path.isdir(root):
-        raise AnsibleLookupError(f"tree_checksums: {root} is not a directory on the controller")
-    out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in exclude_dirs)
-        for name in sorted(filenames):
-            if any(fnmatch.fnmatch(name, p) for p in patterns):
-                path = os.path.join(dirpath, name)
-                with open(path, "rb") as fh:
-                    out[os.path.relpath(path, root)] = hashlib.sha1(fh.read()).hexdigest()  # noqa: S324 - as find's
-    return out
+from ansible_collections.fedmesh.cluster.plugins.module_utils.tree import tree_checksums
 
 
 class LookupModule(LookupBase):
     def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, str]]:
         self.set_options(var_options=variables, direct=kwargs)
         patterns, exclude = self.get_option("patterns"), self.get_option("exclude_dirs")
-        return [tree_checksums(str(term), patterns, exclude) for term in terms]
+        try:
+            return [tree_checksums(str(term), patterns, exclude) for term in terms]
+        except (OSError, ValueError) as exc:
+            raise AnsibleLookupError(str(exc)) from None

@@ -1,12 +1,11 @@
-"""The tree_checksums lookup: the controller-side half of the roles' "copy the FL package only when it differs"."""
+"""tree_checksums (module_utils/tree.py, behind the lookup): the controller half of "copy the package if it differs"."""
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
 import pytest
-from ansible.errors import AnsibleLookupError
-from ansible_collections.fedmesh.cluster.plugins.lookup.tree_checksums import tree_checksums
+from ansible_collections.fedmesh.cluster.plugins.module_utils.tree import tree_checksums
 
 
 def _tree(tmp_path: Path) -> Path:
@@ -36,5 +35,5 @@ def test_a_changed_file_changes_its_checksum(tmp_path: Path) -> None:
 def test_other_patterns_and_missing_directory(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     assert list(tree_checksums(str(root), ["*.txt"], ["__pycache__"])) == ["sub/notes.txt"]
-    with pytest.raises(AnsibleLookupError, match="is not a directory on the controller"):
+    with pytest.raises(ValueError, match="is not a directory on the controller"):
         tree_checksums(str(tmp_path / "nope"), ["*"], [])

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster import backend
@@ -88,6 +89,9 @@ def test_wait_peers_until_connected() -> None:
 # ---------------------------------------------------------------- modules
 def run(main: Any, args: dict, capsys: Any, monkeypatch: Any, answers: dict) -> tuple:
     fake = FakeGluster(answers)
+    # Run as on a node: once any test imports controller code (a filter, a lookup), module_utils would send
+    # warnings to the controller's display instead of the module result.
+    monkeypatch.setattr(module_utils_internal, "is_controller", False)
     monkeypatch.setattr(AnsibleModule, "run_command", lambda self, argv, check_rc=False: fake(argv))
     monkeypatch.setattr(backend, "is_local", lambda host: host in ("node1", "localhost"))
     monkeypatch.setattr(gluster_peer, "is_local", lambda host: host in ("node1", "localhost"))
