@@ -15,5 +15,5 @@ step "lint"; make --no-print-directory lint
 step "ansible-test sanity"; bash tests/sanity.sh
 step "unit tests"; pytest -q tests/unit
 step "Molecule scenarios"; bash tests/molecule.sh all
-step "integration tests"; pytest -v tests/integration
+step "integration tests"; pytest -v --durations=15 tests/integration
 step "make test passed in $(( $(date +%s) - start ))s"
