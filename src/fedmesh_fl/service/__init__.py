@@ -39,6 +39,10 @@ Configuration (one JSON object; only ``state_dir`` and ``clients`` are required)
 ``auto_rounds`` (int, default 0)
     Open rounds automatically (at start, and whenever a round closes) while the next round id is
     ``<= auto_rounds``. Admins can always open further rounds.
+``direct_body_reads`` (bool, default true)
+    Plain-HTTP update bodies with a Content-Length are read straight off the socket into the pooled
+    buffer by a worker thread (one copy, off the event loop; the connection closes after the
+    response). ``false`` keeps every body on aiohttp's own stream (slower; for proxies or debugging).
 ``client_max_size`` (int, default 1 GiB)
     Hard limit on any request body; an update body is limited to
     ``min(client_max_size, max_update_bytes)`` (413 above it).

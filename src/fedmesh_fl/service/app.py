@@ -202,7 +202,8 @@ async def _read_body(request: web.Request, limit: int, buf: np.ndarray | None, t
     """The update body (TimeoutError after ``timeout`` s).  Plain HTTP with a Content-Length and a
     pooled buffer: read straight off the socket by a worker thread (:mod:`.bodyread`)."""
     n = request.content_length
-    fd = bodyread.direct_fd(request) if n is not None and buf is not None else None
+    direct = n is not None and buf is not None and request.app[MANAGER].cfg.direct_body_reads
+    fd = bodyread.direct_fd(request) if direct else None
     if fd is None or n is None or buf is None:
         return await asyncio.wait_for(_read_stream(request, limit, buf), timeout)
     got = await bodyread.read_direct(request, fd, buf.data, n, timeout, workers)

@@ -41,8 +41,16 @@ class Config:
     auto_rounds: int = 0
     client_max_size: int = 1 << 30
     ingest_slots: int = 2
+    direct_body_reads: bool = True
     body_timeout_s: int = 300
     log_level: str = "info"
+
+
+def _bool(d: dict[str, Any], key: str, default: bool) -> bool:
+    v = d.get(key, default)
+    if not isinstance(v, bool):
+        raise ConfigError(f"'{key}' must be true or false (got {v!r})")
+    return v
 
 
 def _int(d: dict[str, Any], key: str, default: int, lo: int = 0) -> int:
@@ -123,7 +131,7 @@ def parse_config(d: Any, base_dir: Path | None = None) -> Config:
         initial_model=rel(d.get("initial_model")), init_spec=init_spec,
         round=parse_round(d.get("round", {})), auto_rounds=_int(d, "auto_rounds", 0),
         client_max_size=_int(d, "client_max_size", 1 << 30, 1024), ingest_slots=_int(d, "ingest_slots", 2, 1),
-        body_timeout_s=_int(d, "body_timeout_s", 300, 1),
+        body_timeout_s=_int(d, "body_timeout_s", 300, 1), direct_body_reads=_bool(d, "direct_body_reads", True),
         log_level=level)
 
 

@@ -57,6 +57,31 @@ def test_direct_body_read_accepts_and_closes_the_connection(tmp_path: Path) -> N
         s.stop()
 
 
+def test_direct_body_reads_can_be_switched_off(tmp_path: Path) -> None:
+    s = Server({**_config(tmp_path), "direct_body_reads": False})
+    try:
+        raw = _post_slowly_keepalive(s.port, "tok-c1", _payload(1.0))
+        head = raw.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 202") and b"connection: close" not in head  # aiohttp's stream
+        assert s.client("c2").submit_payload(1, _payload(3.0))["accepted"]
+        wait_version(s.client("c1"), 1)
+        np.testing.assert_array_equal(s.client("c1").get_model(1)[1]["w"], np.full(N, 2.0, np.float32))
+    finally:
+        s.stop()
+
+
+def _post_slowly_keepalive(port: int, token: str, body: bytes) -> bytes:
+    """Like _post_slowly, but reads only the response head (the connection stays open)."""
+    head = (f"POST /v1/rounds/1/updates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(head + body)
+        out = b""
+        while b"\r\n\r\n" not in out and (chunk := s.recv(65536)):
+            out += chunk
+        return out
+
+
 def test_direct_body_cut_short_changes_nothing(tmp_path: Path) -> None:
     s = Server(_config(tmp_path))
     try:
@@ -97,3 +122,13 @@ def test_the_quorum_update_is_acknowledged_by_the_new_model_not_a_checkpoint(tmp
         assert saved == [1, 2]  # one checkpoint per lone update, none for the quorum one
     finally:
         s.stop()
+
+
+def test_direct_body_reads_must_be_a_boolean(tmp_path: Path) -> None:
+    import pytest
+
+    from fedmesh_fl.service.config import ConfigError, parse_config
+
+    assert parse_config(_config(tmp_path)).direct_body_reads is True
+    with pytest.raises(ConfigError, match="'direct_body_reads' must be true or false"):
+        parse_config({**_config(tmp_path), "direct_body_reads": "yes"})
