@@ -75,10 +75,11 @@ unit: deps
 
 lint: deps
 	$(BIN)/ruff check .
-	$(BIN)/mypy plugins/module_utils src bench tools tests/testbed tests/demo tests/integration
+	$(BIN)/mypy plugins/module_utils plugins/lookup src bench tools tests/testbed tests/demo tests/integration
 	rm -rf .ansible/collections/ansible_collections/fedmesh  # never lint against a stale copy
 	$(BIN)/ansible-lint
 	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
+	$(BIN)/antsibull-changelog lint
 
 sanity: collection
 	bash tests/sanity.sh
