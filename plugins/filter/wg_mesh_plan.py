@@ -124,14 +124,28 @@ def _current(current: Any, interface: str) -> dict[str, dict[str, Any]]:
     if not current:
         return out
     if isinstance(current, Mapping) and "results" in current:
+        unread: list[str] = []
         for r in current["results"]:
             host = r.get("item")
-            info = (r.get("interfaces") or {}).get(interface) or {}
             if host is None:
                 continue
+            if r.get("failed") or r.get("unreachable"):
+                unread.append(host)
+                continue
+            info = (r.get("interfaces") or {}).get(interface) or {}
             addrs = info.get("addresses") or []
             out[host] = {"public_key": info.get("config_public_key") or info.get("public_key"),
                          "address": addrs[0].split("/")[0] if addrs else None}
+        # A host that could not be read (down, unreachable) keeps the key and address its peers have for it,
+        # so a node that is down during a run is not dropped from everyone's peer list.
+        for host in unread:
+            seen = [p for r in current["results"] if r.get("item") not in unread
+                    for p in ((r.get("interfaces") or {}).get(interface) or {}).get("peers") or []
+                    if p.get("name") == host and p.get("public_key")]
+            if seen:
+                allowed = seen[0].get("allowed_ips") or []
+                out[host] = {"public_key": seen[0]["public_key"],
+                             "address": allowed[0].split("/")[0] if allowed else None}
         return out
     for host, info in dict(current).items():
         out[host] = {"public_key": info.get("public_key"), "address": info.get("address")}

@@ -41,3 +41,23 @@ def test_check_mode_rotation_plans_the_changed_key_on_every_peer() -> None:
                         rotate=["n2"], play_hosts=["n1", "n2", "n3"])
     n2_on_n3 = next(p for p in plan["hosts"]["n3"]["peers"] if p["name"] == "n2")
     assert n2_on_n3["public_key"] == keys.placeholder_public_key("n2") != old["n2"]
+
+
+def test_a_host_that_cannot_be_read_keeps_the_key_and_address_its_peers_have() -> None:
+    pubs = {h: keys.public_key(keys.generate_private_key()) for h in ("n1", "n2", "n3")}
+    addr = {"n1": "10.80.0.11", "n2": "10.80.0.12", "n3": "10.80.0.13"}
+
+    def read(host: str) -> dict:
+        peers = [{"name": o, "public_key": pubs[o], "allowed_ips": [addr[o] + "/32"]} for o in pubs if o != host]
+        return {"item": host, "interfaces": {"wg0": {"config_public_key": pubs[host], "addresses": [addr[host] + "/24"],
+                                                      "peers": peers}}}
+
+    gathered = {"results": [read("n1"), read("n2"), {"item": "n3", "failed": True, "msg": "node went away"}]}
+    hv = {h: {} for h in pubs}
+    plan = wg_mesh_plan(["n1", "n2", "n3"], hv, cidr=CIDR, current=gathered)
+    assert plan["pending"] == [] and plan["hosts"]["n3"]["address"] == "10.80.0.13"
+    assert next(p for p in plan["hosts"]["n1"]["peers"] if p["name"] == "n3")["public_key"] == pubs["n3"]
+    gathered["results"][2] = {"item": "n3", "unreachable": True}
+    gathered["results"][0]["interfaces"]["wg0"]["peers"] = []  # nobody knows n3 -> it is pending, not invented
+    gathered["results"][1]["interfaces"]["wg0"]["peers"] = []
+    assert wg_mesh_plan(["n1", "n2", "n3"], hv, cidr=CIDR, current=gathered)["pending"] == ["n3"]
