@@ -49,8 +49,8 @@ def test_a_host_that_cannot_be_read_keeps_the_key_and_address_its_peers_have() -
 
     def read(host: str) -> dict:
         peers = [{"name": o, "public_key": pubs[o], "allowed_ips": [addr[o] + "/32"]} for o in pubs if o != host]
-        return {"item": host, "interfaces": {"wg0": {"config_public_key": pubs[host], "addresses": [addr[host] + "/24"],
-                                                      "peers": peers}}}
+        wg0 = {"config_public_key": pubs[host], "addresses": [addr[host] + "/24"], "peers": peers}
+        return {"item": host, "interfaces": {"wg0": wg0}}
 
     gathered = {"results": [read("n1"), read("n2"), {"item": "n3", "failed": True, "msg": "node went away"}]}
     hv = {h: {} for h in pubs}
