@@ -23,11 +23,15 @@ def _payload(value: float, client: str = "") -> bytes:
                                     base_version=0, num_samples=1))
 
 
+def _request_head(token: str, length: int) -> bytes:
+    return (f"POST /v1/rounds/1/updates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n").encode()
+
+
 def _post_slowly(port: int, token: str, body: bytes, send: int | None = None) -> bytes:
     """POST ``body[:send]`` in paced pieces (the handler starts before the body is there), return the
     raw response (or b"" if ``send`` < len(body): the socket is closed after the short body)."""
-    head = (f"POST /v1/rounds/1/updates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    head = _request_head(token, len(body))
     with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
         s.sendall(head + body[:4096])
         time.sleep(0.1)
@@ -72,8 +76,7 @@ def test_direct_body_reads_can_be_switched_off(tmp_path: Path) -> None:
 
 def _post_slowly_keepalive(port: int, token: str, body: bytes) -> bytes:
     """Like _post_slowly, but reads only the response head (the connection stays open)."""
-    head = (f"POST /v1/rounds/1/updates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    head = _request_head(token, len(body))
     with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
         s.sendall(head + body)
         out = b""
