@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import blas
 from .spec import F32, Layers, ModelSpec, UpdateRejected, flat_model, validate
 
 SNAPSHOT_FORMAT = 1
@@ -286,10 +287,14 @@ def axpy_parts(acc: np.ndarray, tmp: np.ndarray, weight: Any,
                parts: list[tuple[int, np.ndarray]], sub: np.ndarray | None = None) -> None:
     """``acc[off:off+len(v)] += weight * (v - sub[...])`` for each part, in cache-sized chunks.
 
-    ``tmp`` is a scratch vector of at least ``CHUNK`` elements with ``acc``'s dtype.
+    ``tmp`` is a scratch vector of at least ``CHUNK`` elements with ``acc``'s dtype.  A float32
+    ``acc`` without ``sub`` goes through the BLAS's SAXPY (one pass, a fused multiply-add: within
+    one rounding of the NumPy product-then-sum) when NumPy's BLAS provides it.
     """
     for off, v in parts:
         n = v.shape[0]
+        if sub is None and blas.saxpy(weight, v, acc[off : off + n]):
+            continue
         for c0 in range(0, n, CHUNK):
             c1 = min(n, c0 + CHUNK)
             t = tmp[: c1 - c0]

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -58,6 +59,7 @@ class Manager:
         self.model_bytes: bytes | bytearray = b""
         self.model_sha = ""
         self._model_buf: bytearray | None = None
+        self._staged: tuple[int, Path] | None = None  # (version, file) prepared for the round's new model
 
     # ---------------------------------------------------------------- start / model
     def _set_model(self, entry: dict[str, Any], data: bytes | bytearray, state: dict[str, np.ndarray] | None) -> None:
@@ -119,6 +121,15 @@ class Manager:
             prefault(a)
         self.buffers.fill(body_size)
         self._model_buf = wire.model_buffer(self.spec.num_params)
+        self._unstage()
+        version = self.version + 1
+        self._staged = (version, self.models.stage(version, len(self._model_buf)))
+
+    def _unstage(self) -> None:
+        staged, self._staged = self._staged, None
+        if staged is not None:
+            with contextlib.suppress(OSError):
+                staged[1].unlink()
 
     async def start(self) -> None:
         await _run(self.load)
@@ -266,8 +277,9 @@ class Manager:
         """Group commit: one checkpoint covers every update folded in before it starts.
 
         While other updates are already read and queued for their fold, or a quorum close is on
-        its way (its new model version covers them all), no checkpoint is started -- for at most
-        ``GROUP_WAIT_S``, so a steady stream of uploads cannot hold an acknowledgement back.
+        its way (its new model version covers them all), or uploads under way would complete the
+        quorum, no checkpoint is started -- for at most ``GROUP_WAIT_S``, so a steady stream of
+        uploads (or a stalled one) cannot hold an acknowledgement back.
         """
         t0 = time.monotonic()
         while self._durable < seq:
@@ -275,12 +287,20 @@ class Manager:
                 raise ApiError(503, "persist", "the update could not be made durable; retry later")
             idle = self._ckpt is None or self._ckpt.done()
             late = time.monotonic() - t0 > GROUP_WAIT_S
-            if idle and (late or not (self._closing or self._applying)):
+            if idle and (late or not (self._closing or self._applying or self._quorum_coming())):
                 self._ckpt = asyncio.ensure_future(self._checkpoint())
                 self._ckpt.add_done_callback(self._ckpt_done)
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), None if late else GROUP_WAIT_S)
+
+    def _quorum_coming(self) -> bool:
+        """Uploads under way (reserved, not yet accepted) would bring the round to its quorum."""
+        r = self.round
+        if r is None or r["status"] != "open":
+            return False
+        pending = len(self._inflight.difference(r["accepted"]))
+        return pending > 0 and len(r["accepted"]) + pending >= r["quorum"]
 
     def _ckpt_done(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled():
@@ -440,7 +460,9 @@ class Manager:
             self.metrics.aggregation_seconds.observe(agg_s)
             version = self.version + 1
             out, self._model_buf = self._model_buf, None
-            entry, data = await _run(self.models.add, version, new_model, r["id"], new_state or None, out)
+            staged = self._staged[1] if self._staged and self._staged[0] == version else None
+            self._staged = None
+            entry, data = await _run(self.models.add, version, new_model, r["id"], new_state or None, out, staged)
             self._set_model(entry, data, new_state or None)
             self._advance_durable(self._applied)  # acknowledged now: the new version covers them
             r.update(status="closed", outcome="aggregated", closed=time.time(), reason=reason, version=version,
@@ -449,6 +471,7 @@ class Manager:
                 await _run(self.rounds.save, dict(r))
             self.metrics.rounds_closed.labels("aggregated").inc()
         self._agg = None
+        self._unstage()
         self.buffers.clear()
         self.metrics.round_open.set(0)
         log("info", "round_closed", round=r["id"], reason=reason, outcome=r["outcome"], accepted=len(r["accepted"]),

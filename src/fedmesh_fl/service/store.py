@@ -75,6 +75,16 @@ def atomic_write(path: Path, data: bytes | bytearray | memoryview | Callable[[IO
     commit_temp(write_temp(path, data), path)
 
 
+def drop_cache(path: Path) -> None:
+    """Best effort: drop the (clean, fsynced) page cache of ``path``; its pages are free again at once."""
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no posix_fadvise on this OS
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def atomic_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(obj, indent=1, sort_keys=True).encode())
 
@@ -135,15 +145,40 @@ class ModelStore:
         p = self.dir / f"s{version}.npz"
         return load_npz(p) if p.exists() else None
 
+    def stage(self, version: int, size: int) -> Path:
+        """A temp file of ``size`` bytes that :meth:`add` of ``version`` will overwrite in place.
+
+        Called when a round opens, so that the page cache for the round's new model version is
+        allocated then, not while the last clients wait for their acknowledgement: a 40 MB write
+        into fresh pages took 110-125 ms on these VMs (each page faulted in by the hypervisor),
+        into pages the file already has ~9 ms.  Leftovers are temp files: removed at the next start.
+        """
+        zeros = bytes(1 << 20)
+
+        def fill(f: IO[bytes]) -> None:
+            for pos in range(0, size, len(zeros)):
+                f.write(zeros[: min(len(zeros), size - pos)])
+
+        return write_temp(self.dir / f"v{version}.fmw", fill)
+
     def add(self, version: int, layers: dict[str, np.ndarray], round_id: int | None,
             server_state: dict[str, np.ndarray] | None,
-            out: bytearray | None = None) -> tuple[dict[str, Any], bytearray]:
-        """Write model ``version`` durably; ``out``: a buffer from :func:`wire.model_buffer` to encode into."""
+            out: bytearray | None = None, staged: Path | None = None) -> tuple[dict[str, Any], bytearray]:
+        """Write model ``version`` durably; ``out``: a buffer from :func:`wire.model_buffer` to encode into;
+        ``staged``: the file :meth:`stage` prepared for this version (consumed; ignored if gone)."""
         data = wire.encode_model(layers, version=version, round=round_id, out=out)  # served as is: no extra copy
         name = f"v{version}.fmw"
         with ThreadPoolExecutor(1) as pool:  # hash while the file is written and fsynced (both release the GIL)
             sha = pool.submit(lambda: hashlib.sha256(data).hexdigest())
-            atomic_write(self.dir / name, data)
+            if staged is not None and staged.exists():
+                with open(staged, "r+b") as f:
+                    f.write(data)
+                    f.truncate(len(data))
+                commit_temp(staged, self.dir / name)
+            else:
+                atomic_write(self.dir / name, data)
+            # the service serves this version from memory: free its page cache for the next one
+            drop_cache(self.dir / name)
             if server_state:
                 save_npz(self.dir / f"s{version}.npz", server_state)
             digest = sha.result()

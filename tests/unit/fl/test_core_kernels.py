@@ -128,3 +128,26 @@ def test_single_threaded_blas_restores_the_thread_count():
         with blas.single_threaded():
             assert blas._found[0]() == 1
         assert blas._found[0]() == before
+
+
+def test_saxpy_matches_numpy_within_one_rounding_and_refuses_what_it_cannot_do():
+    from fedmesh_fl.core import blas
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(100_003).astype(np.float32)
+    y0 = rng.standard_normal(100_003).astype(np.float32)
+    y = y0.copy()
+    a = np.float32(37.0)
+    if not blas.saxpy(a, x, y):  # NumPy without a CBLAS saxpy: the caller's NumPy path is used
+        assert not blas.has_saxpy()
+        np.testing.assert_array_equal(y, y0)
+        return
+    exact = y0.astype(np.float64) + np.float64(a) * x.astype(np.float64)
+    # a fused multiply-add rounds once: at least as close to the exact value as NumPy's two roundings
+    numpy_err = np.abs((y0 + a * x).astype(np.float64) - exact)
+    assert np.all(np.abs(y.astype(np.float64) - exact) <= numpy_err + np.spacing(np.abs(exact).astype(np.float32)))
+    strided, before = y[::2], y[::2].copy()
+    assert not blas.saxpy(a, x[::2], strided)  # not contiguous: untouched, NumPy does it
+    np.testing.assert_array_equal(strided, before)
+    assert not blas.saxpy(a, x.astype(np.float64), y)  # wrong dtype
+    assert not blas.saxpy(a, x[:10], y)  # lengths differ

@@ -135,3 +135,65 @@ def test_direct_body_reads_must_be_a_boolean(tmp_path: Path) -> None:
     assert parse_config(_config(tmp_path)).direct_body_reads is True
     with pytest.raises(ConfigError, match="'direct_body_reads' must be true or false"):
         parse_config({**_config(tmp_path), "direct_body_reads": "yes"})
+
+
+def test_an_upload_that_completes_the_quorum_holds_back_the_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """c2's upload is under way when c1's update is folded in: c1's acknowledgement waits for the
+    quorum close (bounded by GROUP_WAIT_S, raised here so a slow box cannot flake) instead of
+    writing a checkpoint of the whole accumulator that the close would make moot."""
+    import threading
+
+    from fedmesh_fl.service import rounds
+
+    monkeypatch.setattr(rounds, "GROUP_WAIT_S", 5.0)
+    s = Server(_config(tmp_path, quorum=2))
+    saved: list[int] = []
+    orig = s.manager.rounds.prepare
+
+    def prepare(meta, arrays=None):  # type: ignore[no-untyped-def]
+        if meta.get("status") == "open" and meta.get("accepted"):
+            saved.append(len(meta["accepted"]))
+        return orig(meta, arrays)
+
+    s.manager.rounds.prepare = prepare  # type: ignore[method-assign]
+    try:
+        slow: list[bytes] = []
+        t = threading.Thread(target=lambda: slow.append(_post_slowly(s.port, "tok-c2", _payload(3.0))))
+        t.start()
+        deadline = time.monotonic() + 5
+        while "c2" not in s.manager._inflight and time.monotonic() < deadline:  # noqa: SLF001
+            time.sleep(0.005)
+        assert "c2" in s.manager._inflight  # noqa: SLF001 - c2 is uploading
+        assert s.client("c1").submit_payload(1, _payload(1.0))["accepted"]
+        t.join(20)
+        assert slow and slow[0].split(b"\r\n", 1)[0].startswith(b"HTTP/1.1 202")
+        assert saved == []  # both acknowledged by the new model version
+        _v, model = s.client("c1").get_model(1)
+        np.testing.assert_array_equal(model["w"], np.full(N, 2.0, np.float32))
+    finally:
+        s.stop()
+
+
+def test_the_new_model_file_is_staged_when_the_round_opens(tmp_path: Path) -> None:
+    """The round's model version is written into a file prepared at open (page cache allocated off
+    the acknowledgement path); no staged file outlives its round, closed or aborted."""
+    s = Server(_config(tmp_path, quorum=2))
+    models = tmp_path / "st" / "models"
+    try:
+        staged = list(models.glob(".v1.fmw.*.tmp"))
+        assert len(staged) == 1 and staged[0].stat().st_size >= N * 4
+        for c, v in (("c1", 1.0), ("c2", 3.0)):
+            assert s.client(c).submit_payload(1, _payload(v))["accepted"]
+        assert not list(models.glob(".*.tmp"))
+        _v, model = s.client("c1").get_model(1)
+        np.testing.assert_array_equal(model["w"], np.full(N, 2.0, np.float32))
+        data = (models / "v1.fmw").read_bytes()
+        assert wire.decode_model(data)[0] == 1  # truncated to the payload: decodes exactly
+        assert s.manager.models.latest()["sha256"] == __import__("hashlib").sha256(data).hexdigest()
+        round2 = list(models.glob(".v2.fmw.*.tmp"))
+        assert len(round2) == 1  # round 2 opened on v1
+        s.client().close_round()  # aborted: nothing to write, its staged file is removed ...
+        assert not round2[0].exists()
+        assert len(list(models.glob(".*.tmp"))) == 1  # ... and round 3 (auto_rounds) staged its own
+    finally:
+        s.stop()
