@@ -112,7 +112,7 @@ class Manager:
         log("info", "state_loaded", version=self.version, round=self.round and self.round["id"],
             status=self.round and self.round["status"],
             accepted=len(self.round["accepted"]) if self.round else 0,
-            removed_temp=self.models.removed_temp + self.rounds.removed_temp)
+            removed_temp=self.models.removed_temp + self.rounds.removed_temp, adopted_versions=self.models.adopted)
 
     def _prepare_ingest(self, agg: Any, body_size: int) -> None:
         """Executor, before a round takes updates: fault in the aggregator state, the body buffers
@@ -462,9 +462,10 @@ class Manager:
             out, self._model_buf = self._model_buf, None
             staged = self._staged[1] if self._staged and self._staged[0] == version else None
             self._staged = None
-            entry, data = await _run(self.models.add, version, new_model, r["id"], new_state or None, out, staged)
+            data, sha = await _run(self.models.write, version, new_model, r["id"], new_state or None, out, staged)
+            self._advance_durable(self._applied)  # acknowledged now: the durable new version covers them
+            entry = await _run(self.models.publish, version, data, r["id"], sha)
             self._set_model(entry, data, new_state or None)
-            self._advance_durable(self._applied)  # acknowledged now: the new version covers them
             r.update(status="closed", outcome="aggregated", closed=time.time(), reason=reason, version=version,
                      aggregation_s=agg_s, sha256=entry["sha256"], agg=None)
             async with self._io:

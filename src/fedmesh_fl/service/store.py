@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -108,7 +108,13 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 class ModelStore:
-    """``models/v{N}.fmw`` payloads plus ``models/index.json`` (list of entries, oldest first)."""
+    """``models/v{N}.fmw`` payloads plus ``models/index.json`` (list of entries, oldest first).
+
+    A version is written in two steps: :meth:`write` makes the file durable (what acknowledges the
+    round's last updates), :meth:`publish` adds its SHA-256 to the index (what makes it visible).  A
+    crash in between leaves a complete, fsynced ``v{N}.fmw`` newer than the index: it is adopted at
+    the next start (decoded, hashed, indexed), so an acknowledged version is never lost.
+    """
 
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir / "models"
@@ -121,6 +127,34 @@ class ModelStore:
         # an entry is only trusted when its file exists with the recorded hash (checked lazily for old ones)
         while self.entries and not (self.dir / self.entries[-1]["file"]).exists():
             self.entries.pop()
+        self.adopted = self._adopt_unpublished()
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="fedmesh-sha")
+
+    def _adopt_unpublished(self) -> list[int]:
+        last = self.entries[-1]["version"] if self.entries else -1
+        found = sorted((int(p.stem[1:]), p) for p in self.dir.glob("v*.fmw") if p.stem[1:].isdigit())
+        adopted = []
+        for version, path in found:
+            if version <= last:
+                continue
+            data = path.read_bytes()
+            try:
+                payload = wire.decode(data, expect="model")
+            except wire.WireError:
+                break  # not ours to fix: leave it for the operator, keep the index as it is
+            if payload.version != version:
+                break
+            self.entries.append(self._entry(version, hashlib.sha256(data).hexdigest(), payload.meta.get("round"),
+                                            len(data), path.stat().st_mtime))
+            adopted.append(version)
+        if adopted:
+            atomic_json(self.index_path, self.entries)
+        return adopted
+
+    @staticmethod
+    def _entry(version: int, sha: str, round_id: int | None, size: int, created: float) -> dict[str, Any]:
+        return {"version": version, "sha256": sha, "created": created, "round": round_id,
+                "file": f"v{version}.fmw", "bytes": size}
 
     def path(self, version: int) -> Path | None:
         for e in self.entries:
@@ -146,7 +180,7 @@ class ModelStore:
         return load_npz(p) if p.exists() else None
 
     def stage(self, version: int, size: int) -> Path:
-        """A temp file of ``size`` bytes that :meth:`add` of ``version`` will overwrite in place.
+        """A temp file of ``size`` bytes that :meth:`write` of ``version`` will overwrite in place.
 
         Called when a round opens, so that the page cache for the round's new model version is
         allocated then, not while the last clients wait for their acknowledgement: a 40 MB write
@@ -161,33 +195,40 @@ class ModelStore:
 
         return write_temp(self.dir / f"v{version}.fmw", fill)
 
-    def add(self, version: int, layers: dict[str, np.ndarray], round_id: int | None,
-            server_state: dict[str, np.ndarray] | None,
-            out: bytearray | None = None, staged: Path | None = None) -> tuple[dict[str, Any], bytearray]:
-        """Write model ``version`` durably; ``out``: a buffer from :func:`wire.model_buffer` to encode into;
+    def write(self, version: int, layers: dict[str, np.ndarray], round_id: int | None,
+              server_state: dict[str, np.ndarray] | None, out: bytearray | None = None,
+              staged: Path | None = None) -> tuple[bytearray, Future[str]]:
+        """Make model ``version`` durable (not yet indexed); returns its bytes and their SHA-256, which
+        is computed meanwhile.  ``out``: a buffer from :func:`wire.model_buffer` to encode into;
         ``staged``: the file :meth:`stage` prepared for this version (consumed; ignored if gone)."""
         data = wire.encode_model(layers, version=version, round=round_id, out=out)  # served as is: no extra copy
-        name = f"v{version}.fmw"
-        with ThreadPoolExecutor(1) as pool:  # hash while the file is written and fsynced (both release the GIL)
-            sha = pool.submit(lambda: hashlib.sha256(data).hexdigest())
-            if staged is not None and staged.exists():
-                with open(staged, "r+b") as f:
-                    f.write(data)
-                    f.truncate(len(data))
-                commit_temp(staged, self.dir / name)
-            else:
-                atomic_write(self.dir / name, data)
-            # the service serves this version from memory: free its page cache for the next one
-            drop_cache(self.dir / name)
-            if server_state:
-                save_npz(self.dir / f"s{version}.npz", server_state)
-            digest = sha.result()
-        entry = {"version": version, "sha256": digest, "created": time.time(),
-                 "round": round_id, "file": name, "bytes": len(data)}
+        sha = self._hasher.submit(lambda: hashlib.sha256(data).hexdigest())  # releases the GIL, like the writes
+        if server_state:  # first: a model file on disk implies its server state is there too
+            save_npz(self.dir / f"s{version}.npz", server_state)
+        path = self.dir / f"v{version}.fmw"
+        if staged is not None and staged.exists():
+            with open(staged, "r+b") as f:
+                f.write(data)
+                f.truncate(len(data))
+            commit_temp(staged, path)
+        else:
+            atomic_write(path, data)
+        drop_cache(path)  # the service serves this version from memory: free its page cache for the next one
+        return data, sha
+
+    def publish(self, version: int, data: bytes | bytearray, round_id: int | None, sha: Future[str]) -> dict[str, Any]:
+        """Index a version :meth:`write` made durable; returns its entry."""
+        entry = self._entry(version, sha.result(), round_id, len(data), time.time())
         entries = [e for e in self.entries if e["version"] != version] + [entry]
         atomic_json(self.index_path, entries)
         self.entries = entries
-        return entry, data
+        return entry
+
+    def add(self, version: int, layers: dict[str, np.ndarray], round_id: int | None,
+            server_state: dict[str, np.ndarray] | None) -> tuple[dict[str, Any], bytearray]:
+        """:meth:`write` then :meth:`publish`."""
+        data, sha = self.write(version, layers, round_id, server_state)
+        return self.publish(version, data, round_id, sha), data
 
 
 class RoundStore:

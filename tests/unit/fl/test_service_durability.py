@@ -151,6 +151,52 @@ def test_crash_between_model_write_and_round_close_is_recovered(tmp_path: Path) 
         s.stop()
 
 
+def test_an_acknowledged_version_missing_from_the_index_is_adopted_at_start(tmp_path: Path) -> None:
+    """The last updates are acknowledged once v1's file is durable, before its SHA-256 reaches the
+    index: a crash in between must neither lose v1 nor reopen its round."""
+    from test_service import Server, make_config, update
+
+    from fedmesh_fl.service.store import RoundStore
+
+    cfg = make_config(tmp_path / "st", auto_rounds=1)
+    s = Server(cfg)
+    try:
+        for i, c in enumerate(("c1", "c2")):
+            s.client(c).submit(1, update(i), 1, 0)
+        before_close = RoundStore(s.manager.cfg.state_dir).load()
+        s.client("c3").submit(1, update(2), 1, 0)
+        s.client("c1").wait_for_version(1, timeout=10, poll=0.02)
+        v1 = s.client("c1").get_model_bytes()[1]
+    finally:
+        s.stop()
+    assert before_close is not None
+    models = tmp_path / "st" / "models"
+    index = json.loads((models / "index.json").read_text())
+    (models / "index.json").write_text(json.dumps(index[:1]))  # killed after write(), before publish()
+    RoundStore(tmp_path / "st").save(*before_close)
+    s = Server(cfg)
+    try:
+        assert s.manager.models.adopted == [1]
+        info = s.client("c1").round_info()
+        assert info["id"] == 1 and info["status"] == "closed" and info["version"] == 1
+        assert s.client("c1").get_model_bytes()[1] == v1
+        assert s.manager.models.latest()["sha256"] == hashlib.sha256(v1).hexdigest()
+        assert s.manager.models.latest()["round"] == 1
+    finally:
+        s.stop()
+
+
+def test_a_damaged_unindexed_model_file_is_left_alone(tmp_path: Path) -> None:
+    from fedmesh_fl.service.store import ModelStore
+
+    store = ModelStore(tmp_path)
+    store.add(0, {"w": np.zeros(4, np.float32)}, None, None)
+    (store.dir / "v1.fmw").write_bytes(b"FMW\x00 not a model")
+    again = ModelStore(tmp_path)
+    assert again.adopted == [] and [e["version"] for e in again.entries] == [0]
+    assert (store.dir / "v1.fmw").exists()  # evidence kept for the operator
+
+
 def test_failed_checkpoint_answers_503_and_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_service import Server, make_config, update
 

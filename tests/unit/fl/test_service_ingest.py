@@ -119,7 +119,8 @@ def test_the_quorum_update_is_acknowledged_by_the_new_model_not_a_checkpoint(tmp
     try:
         for c, v in (("c1", 1.0), ("c2", 2.0), ("c3", 6.0)):
             assert s.client(c).submit_payload(1, _payload(v))["accepted"]
-        assert s.client("c1").round_info()["model_version"] == 1  # acked only once v1 was durable
+        assert (tmp_path / "st" / "models" / "v1.fmw").exists()  # acked only once v1 was durable ...
+        wait_version(s.client("c1"), 1)  # ... and visible a moment later (its SHA-256 indexed)
         _v, model = s.client("c1").get_model(1)
         np.testing.assert_array_equal(model["w"], np.full(N, 3.0, np.float32))
         assert saved == [1, 2]  # one checkpoint per lone update, none for the quorum one
@@ -168,6 +169,7 @@ def test_an_upload_that_completes_the_quorum_holds_back_the_checkpoint(tmp_path:
         t.join(20)
         assert slow and slow[0].split(b"\r\n", 1)[0].startswith(b"HTTP/1.1 202")
         assert saved == []  # both acknowledged by the new model version
+        wait_version(s.client("c1"), 1)
         _v, model = s.client("c1").get_model(1)
         np.testing.assert_array_equal(model["w"], np.full(N, 2.0, np.float32))
     finally:
@@ -184,7 +186,11 @@ def test_the_new_model_file_is_staged_when_the_round_opens(tmp_path: Path) -> No
         assert len(staged) == 1 and staged[0].stat().st_size >= N * 4
         for c, v in (("c1", 1.0), ("c2", 3.0)):
             assert s.client(c).submit_payload(1, _payload(v))["accepted"]
-        assert not list(models.glob(".*.tmp"))
+        wait_version(s.client("c1"), 1)
+        deadline = time.monotonic() + 5  # round 2 (auto_rounds) opens right after v1 is published
+        while not list(models.glob(".v2.fmw.*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [p.name.split(".")[1] for p in models.glob(".*.tmp")] == ["v2"]  # v1's staged file is gone
         _v, model = s.client("c1").get_model(1)
         np.testing.assert_array_equal(model["w"], np.full(N, 2.0, np.float32))
         data = (models / "v1.fmw").read_bytes()
