@@ -144,9 +144,9 @@ def test_an_upload_that_completes_the_quorum_holds_back_the_checkpoint(tmp_path:
     writing a checkpoint of the whole accumulator that the close would make moot."""
     import threading
 
-    from fedmesh_fl.service import rounds
+    from fedmesh_fl.service import commit
 
-    monkeypatch.setattr(rounds, "GROUP_WAIT_S", 5.0)
+    monkeypatch.setattr(commit, "GROUP_WAIT_S", 5.0)
     s = Server(_config(tmp_path, quorum=2))
     saved: list[int] = []
     orig = s.manager.rounds.prepare
