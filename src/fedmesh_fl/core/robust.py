@@ -21,9 +21,10 @@ from .blas import single_threaded
 from .spec import F32, Layers, ModelSpec, UpdateRejected, check_finite
 
 #: A finalized round's block is kept (one, up to this size) for the next round of the same shape:
-#: a fresh block costs a page fault per page on its first fill (~3 ms per 40 MB here), more than
-#: the Gram matrix of small cohorts.  :func:`drop_spare_block` frees it.
-SPARE_MAX_BYTES = 1 << 30
+#: a fresh block costs a page fault per page on its first fill (~3 ms per 40 MB here, and up to
+#: ten times that on a VM whose memory the hypervisor has not backed yet), more than the Gram
+#: matrix of small cohorts.  :func:`drop_spare_block` frees it.
+SPARE_MAX_BYTES = 4 << 30
 _spare: np.ndarray | None = None
 _spare_lock = threading.Lock()
 

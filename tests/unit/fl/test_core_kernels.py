@@ -151,3 +151,42 @@ def test_saxpy_matches_numpy_within_one_rounding_and_refuses_what_it_cannot_do()
     np.testing.assert_array_equal(strided, before)
     assert not blas.saxpy(a, x.astype(np.float64), y)  # wrong dtype
     assert not blas.saxpy(a, x[:10], y)  # lengths differ
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sorted_column_rules_are_exact_when_chunks_are_shared_out_to_threads(monkeypatch, threads):
+    """Above NETWORK_MAX_N rows the sorted chunks may be processed by two threads (each chunk by
+    one); the results must not depend on it: median bit-identical to NumPy's, trimmed mean and
+    Bulyan's window mean equal to a serial computation."""
+    from fedmesh_fl.core import kernels
+
+    monkeypatch.setattr(kernels, "column_threads", lambda: threads)
+    n = kernels.NETWORK_MAX_N + 6
+    P = 5 * kernels._col_chunk(n) + 123  # several chunks, a ragged last one: the threaded path
+    rows = np.random.default_rng(3).standard_normal((n, P)).astype(np.float32)
+    np.testing.assert_array_equal(kernels.column_median(rows), np.median(rows, axis=0))
+    lo = kernels.trim_count(n, 0.2)
+    ref = np.sort(rows, axis=0)[lo:n - lo].astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(kernels.column_trimmed_mean(rows, 0.2), ref, rtol=1e-5, atol=1e-6)
+    sel = list(range(1, n - 1))
+    monkeypatch.setattr(kernels, "column_threads", lambda: 1)
+    serial = kernels.column_closest_mean(rows, sel, len(sel) - 4)
+    monkeypatch.setattr(kernels, "column_threads", lambda: threads)
+    np.testing.assert_array_equal(kernels.column_closest_mean(rows, sel, len(sel) - 4), serial)
+
+
+def test_a_failing_chunk_raises_after_both_threads_stop(monkeypatch):
+    from fedmesh_fl.core import kernels
+
+    monkeypatch.setattr(kernels, "column_threads", lambda: 2)
+    n = kernels.NETWORK_MAX_N + 2
+    rows = np.ones((n, 5 * kernels._col_chunk(n)), np.float32)
+    seen: list[int] = []
+
+    def fn(c0: int, c1: int, s) -> None:  # type: ignore[no-untyped-def]
+        seen.append(c0)
+        if c0 == 2 * kernels._col_chunk(n):
+            raise RuntimeError("chunk failed")
+
+    with pytest.raises(RuntimeError, match="chunk failed"):
+        kernels.each_sorted_chunk(rows, None, fn)
