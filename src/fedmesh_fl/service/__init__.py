@@ -13,7 +13,9 @@ Configuration (one JSON object; only ``state_dir`` and ``clients`` are required)
     ``models/s{N}.npz`` (server optimizer state after version N, when the rule has one),
     ``round.ckpt`` (round state + aggregator snapshot of the latest round). Every file is written
     atomically (temp file in the same dir, fsync, ``os.replace``, fsync of the dir). Stray temp files
-    are removed at start.
+    are removed at start. The round's new model file is prepared when the round opens (``.v{N}.fmw.*.tmp``)
+    and overwritten at the close; a ``v{N}.fmw`` newer than the index (the service stopped between
+    making the version durable and indexing it) is adopted at start.
 ``tls_cert``, ``tls_key`` (str, optional)
     PEM certificate chain and key. When both are given the service speaks HTTPS only.
 ``admin_token_sha256`` (str, hex)
@@ -66,6 +68,8 @@ Errors are JSON ``{"error": code, "message": sentence, ...}``: 400 malformed, 40
 token, 403 token not allowed for this action/client, 404, 409 duplicate/not-open/stale,
 410 round closed, 413 too large, 422 rejected by the aggregation core (``reason``, ``client``,
 ``layer``), 503 could not persist. A rejected request never changes state; an update is
-acknowledged (202) only once it is durable in ``state_dir``.
+acknowledged (202) only once it is durable in ``state_dir``: by a round checkpoint, or for the updates
+that close a round by the new model version's fsynced file (the version is listed, and served, a few
+milliseconds later, once its SHA-256 is indexed).
 """
 from __future__ import annotations
