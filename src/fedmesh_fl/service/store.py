@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -231,23 +232,53 @@ class ModelStore:
         return self.publish(version, data, round_id, sha), data
 
 
-class RoundStore:
-    """``round.ckpt``: one file holding the round state and the aggregator snapshot.
+@dataclass
+class PendingCheckpoint:
+    """A checkpoint written to temp files by :meth:`RoundStore.prepare`, not yet durable."""
 
-    Layout: u64 little-endian length of a JSON object (the round meta plus ``"arrays": [names]``),
-    the JSON, then one ``.npy`` record per array in that order (written/read with ``tofile``/``fromfile``:
-    no zip, no extra copy). One atomic write per checkpoint: two fsyncs (file, directory).
+    ckpt: Path
+    rows: tuple[Path, Path] | None  # (temp, final) of the segment with the rows added since the last one
+    segments: list[str]
+    round_id: Any
+    row_count: int
+
+    def discard(self) -> None:
+        for tmp in (self.ckpt, self.rows[0] if self.rows else None):
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+
+class RoundStore:
+    """``round.ckpt``: the round state and the aggregator snapshot; ``rounds/``: robust rules' update rows.
+
+    Layout of ``round.ckpt``: u64 little-endian length of a JSON object (the round meta plus
+    ``"arrays": [names]``), the JSON, then one ``.npy`` record per array in that order.  One atomic
+    write per checkpoint: two fsyncs (file, directory).
+
+    The update block of a robust rule (snapshot key ``"block"``) only grows by whole rows within a
+    round, so it is not rewritten: each checkpoint appends one segment file ``rounds/r{id}-{a}-{b}.npy``
+    holding rows ``a..b-1`` (written and fsynced before the ``round.ckpt`` that lists it), and a round
+    of n updates writes each update once, O(n) bytes, where rewriting the block took O(n^2).  Segments no
+    ``round.ckpt`` lists (a crash in between, a closed round) are removed.
     """
 
     MAGIC = b"FMCK0001"
+    ROW_KEY = "block"
 
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir
         self.path = state_dir / "round.ckpt"
-        self.removed_temp = clean_temp(state_dir)
+        self.rows_dir = state_dir / "rounds"
+        self.rows_dir.mkdir(parents=True, exist_ok=True)
+        self.removed_temp = clean_temp(state_dir) + clean_temp(self.rows_dir)
+        self._segments: list[str] = []
+        self._seg_round: Any = None
+        self._rows_done = 0
 
     def load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         if not self.path.exists():
+            self._remember([], None, 0)
             return None
         with open(self.path, "rb") as f:
             if f.read(8) != self.MAGIC:
@@ -256,11 +287,37 @@ class RoundStore:
             meta = json.loads(f.read(n))
             names = meta.pop("arrays")
             arrays = {name: np.lib.format.read_array(f, allow_pickle=False) for name in names}
+        segments = meta.pop("row_segments", None)
+        count, width = int(meta.pop("row_count", 0)), int(meta.pop("row_width", 0))
+        if segments is None:
+            self._remember([], None, 0)
+            return meta, arrays
+        parts = [np.load(self.rows_dir / name, allow_pickle=False) for name in segments]
+        block = np.concatenate(parts) if parts else np.empty((0, width), np.float32)
+        if block.shape != (count, width):
+            raise OSError(f"{self.path}: its row segments hold {block.shape}, expected ({count}, {width})")
+        arrays[self.ROW_KEY] = block
+        self._remember(list(segments), meta.get("id"), count)
         return meta, arrays
 
-    def prepare(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Path:
+    def prepare(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> PendingCheckpoint:
         """Write a temp checkpoint (copies the arrays into the page cache); :meth:`commit` makes it durable."""
-        arrays = arrays or {}
+        arrays = dict(arrays or {})
+        block = arrays.pop(self.ROW_KEY, None)
+        rid, count = meta.get("id"), 0
+        rows: tuple[Path, Path] | None = None
+        segments: list[str] = []
+        if block is not None:
+            count = len(block)
+            same = rid == self._seg_round and self._rows_done <= count
+            done, segments = (self._rows_done, list(self._segments)) if same else (0, [])
+            if count > done:
+                name = f"r{rid}-{done}-{count}.npy"
+                new_rows = np.ascontiguousarray(block[done:])
+                tmp = write_temp(self.rows_dir / name,
+                                 lambda f: np.lib.format.write_array(f, new_rows, allow_pickle=False))
+                rows, segments = (tmp, self.rows_dir / name), [*segments, name]
+            meta = dict(meta, row_segments=segments, row_count=count, row_width=int(block.shape[1]))
         head = json.dumps(dict(meta, arrays=list(arrays)), sort_keys=True).encode()
 
         def write(f: IO[bytes]) -> None:
@@ -268,13 +325,37 @@ class RoundStore:
             for a in arrays.values():
                 np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
 
-        return write_temp(self.path, write)
+        try:
+            ckpt = write_temp(self.path, write)
+        except BaseException:
+            if rows is not None:
+                with contextlib.suppress(OSError):
+                    rows[0].unlink()
+            raise
+        return PendingCheckpoint(ckpt, rows, segments, rid, count)
 
-    def commit(self, tmp: Path) -> None:
-        commit_temp(tmp, self.path)
+    def commit(self, pending: PendingCheckpoint) -> None:
+        """The new row segment first, then ``round.ckpt`` (each: fsync, rename, fsync of its directory)."""
+        try:
+            if pending.rows is not None:
+                commit_temp(*pending.rows)
+        except BaseException:
+            pending.discard()
+            raise
+        commit_temp(pending.ckpt, self.path)
+        self._remember(pending.segments, pending.round_id, pending.row_count)
 
     def save(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
         self.commit(self.prepare(meta, arrays))
+
+    def _remember(self, segments: list[str], round_id: Any, rows: int) -> None:
+        """What ``round.ckpt`` now lists; every other segment file goes."""
+        self._segments, self._seg_round, self._rows_done = segments, round_id, rows
+        keep = set(segments)
+        for f in self.rows_dir.glob("r*.npy"):
+            if f.name not in keep:
+                with contextlib.suppress(OSError):
+                    f.unlink()
 
 
 def initial_layers(cfg: Config) -> dict[str, np.ndarray]:

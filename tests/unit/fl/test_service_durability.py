@@ -208,9 +208,9 @@ def test_failed_checkpoint_answers_503_and_changes_nothing(tmp_path: Path, monke
         real = store.RoundStore.commit
         calls = {"n": 0}
 
-        def failing(self: store.RoundStore, tmp: Path) -> None:
+        def failing(self: store.RoundStore, pending: store.PendingCheckpoint) -> None:
             calls["n"] += 1
-            tmp.unlink()
+            pending.discard()
             raise OSError("disk full")
 
         monkeypatch.setattr(store.RoundStore, "commit", failing)
@@ -244,3 +244,64 @@ def test_bad_config_fails_at_start_with_one_json_line(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "fedmesh_fl.service", "--config", str(p)], env=env,
                        capture_output=True, text=True, timeout=30, check=False)
     assert r.returncode == 2 and "SHA-256" in json.loads(r.stderr.strip().splitlines()[-1])["error"]
+
+
+def test_robust_rule_checkpoints_append_each_update_once(tmp_path: Path) -> None:
+    """The update block is checkpointed as row segments: each checkpoint writes only the rows added
+    since the previous one (O(n) bytes per round, not O(n^2)), and loads back whole."""
+    from fedmesh_fl.service.store import RoundStore
+
+    st = RoundStore(tmp_path)
+    rows = np.arange(5 * 1000, dtype=np.float32).reshape(5, 1000)
+    meta = {"id": 7, "status": "open", "accepted": ["a", "b"]}
+    st.save(meta, {"block": rows[:2], "other": np.ones(3)})
+    st.save(dict(meta, accepted=list("abcde")), {"block": rows})
+    files = sorted(p.name for p in (tmp_path / "rounds").iterdir())
+    assert files == ["r7-0-2.npy", "r7-2-5.npy"]
+    sizes = {p.name: p.stat().st_size for p in (tmp_path / "rounds").iterdir()}
+    assert sizes["r7-2-5.npy"] - 3 * 4000 == sizes["r7-0-2.npy"] - 2 * 4000  # same header: rows only
+    (tmp_path / "rounds" / "r7-5-9.npy").write_bytes(b"orphan of a crash before round.ckpt")
+    again = RoundStore(tmp_path)
+    loaded = again.load()
+    assert loaded is not None
+    got_meta, arrays = loaded
+    np.testing.assert_array_equal(arrays["block"], rows)
+    assert got_meta["accepted"] == list("abcde") and "row_segments" not in got_meta
+    assert not (tmp_path / "rounds" / "r7-5-9.npy").exists()  # not listed: removed
+    again.save(dict(meta, accepted=list("abcdef")), {"block": np.vstack([rows, rows[:1]])})
+    assert (tmp_path / "rounds" / "r7-5-6.npy").exists()  # appends after a restart too
+    again.save({"id": 7, "status": "closed", "accepted": list("abcdef")})
+    assert not list((tmp_path / "rounds").iterdir())  # the closed round needs no rows
+    again.save({"id": 8, "status": "open", "accepted": []}, {"block": np.empty((0, 1000), np.float32)})
+    loaded = RoundStore(tmp_path).load()
+    assert loaded is not None and loaded[1]["block"].shape == (0, 1000)
+
+
+def test_sigkill_mid_round_keeps_a_robust_rounds_updates(tmp_path: Path) -> None:
+    c: dict[str, Any] = {
+        "host": "127.0.0.1", "port": 0, "state_dir": str(tmp_path / "state"),
+        "clients": {k: _h(v) for k, v in TOK.items()}, "admin_token_sha256": _h("adm"),
+        "init_spec": {"layers": {k: list(v) for k, v in SHAPES.items()}, "init": "normal"},
+        "round": {"rule": "median", "quorum": 3, "deadline_s": 300}, "auto_rounds": 1,
+    }
+    cfg = tmp_path / "fl.json"
+    cfg.write_text(json.dumps(c))
+    ups = {k: _update(10 + i) for i, k in enumerate(TOK)}
+    s = Proc(cfg)
+    try:
+        for k in ("a", "b"):
+            assert s.client(k).submit(1, ups[k], 3, 0)["accepted"]
+    finally:
+        s.kill()
+    assert len(list((tmp_path / "state" / "rounds").glob("r1-*.npy"))) == 2  # one row per checkpoint here
+    s = Proc(cfg)
+    try:
+        assert s.client("a").round_info()["accepted_clients"] == ["a", "b"]
+        s.client("c").submit(1, ups["c"], 3, 0)
+        s.client("a").wait_for_version(1, timeout=10, poll=0.05)
+        _v, model = s.client("a").get_model()
+        for k in SHAPES:
+            np.testing.assert_array_equal(model[k], np.median(np.stack([ups[x][k] for x in TOK]), axis=0))
+    finally:
+        s.kill()
+    assert not list((tmp_path / "state" / "rounds").iterdir())  # round 1 closed: its rows are gone
