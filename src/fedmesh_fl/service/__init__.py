@@ -11,8 +11,10 @@ Configuration (one JSON object; only ``state_dir`` and ``clients`` are required)
 ``state_dir`` (str)
     Durable state: ``models/v{N}.fmw`` + ``models/index.json`` (version, sha256, created, round),
     ``models/s{N}.npz`` (server optimizer state after version N, when the rule has one),
-    ``round.ckpt`` (round state + aggregator snapshot of the latest round). Every file is written
-    atomically (temp file in the same dir, fsync, ``os.replace``, fsync of the dir). Stray temp files
+    ``round.ckpt`` (round state + aggregator snapshot of the latest round; a robust rule's update rows
+    are appended to ``rounds/r{round}-{first}-{end}.npy`` segments instead, each row written once).
+    Every file is written atomically (temp file in the same dir, fsync, ``os.replace``, fsync of the
+    dir). Stray temp files
     are removed at start. The round's new model file is prepared when the round opens (``.v{N}.fmw.*.tmp``)
     and overwritten at the close; a ``v{N}.fmw`` newer than the index (the service stopped between
     making the version durable and indexing it) is adopted at start.
