@@ -109,7 +109,10 @@ class Manager(GroupCommit):
         self._model_buf = wire.model_buffer(self.spec.num_params)
         self._unstage()
         version = self.version + 1
-        self._staged = (version, self.models.stage(version, len(self._model_buf)))
+        try:
+            self._staged = (version, self.models.stage(version, len(self._model_buf)))
+        except OSError as e:  # only a speed-up: the close then writes a new file
+            log("warning", "model_file_not_staged", version=version, error=repr(e))
 
     def _unstage(self) -> None:
         staged, self._staged = self._staged, None
