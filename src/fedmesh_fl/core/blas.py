@@ -45,14 +45,19 @@ def _loaded_blas_paths() -> list[str]:
     return sorted(p for p in paths if p.startswith("/"))
 
 
-def _find() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+def _libraries() -> Iterator[ctypes.CDLL]:
+    """NumPy's BLAS libraries, as ctypes handles."""
     import numpy  # noqa: F401  (make sure NumPy's BLAS is loaded)
 
     for path in _loaded_blas_paths():
         try:
-            lib = ctypes.CDLL(path)
+            yield ctypes.CDLL(path)
         except OSError:
             continue
+
+
+def _find() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    for lib in _libraries():
         for get_name, set_name in _NAMES:
             get, set_ = getattr(lib, get_name, None), getattr(lib, set_name, None)
             if get is not None and set_ is not None:
@@ -85,11 +90,7 @@ def single_threaded() -> Iterator[None]:
 
 
 def _find_saxpy() -> tuple[Any, int] | None:
-    for path in _loaded_blas_paths():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
+    for lib in _libraries():
         for name, bits in _SAXPY:
             fn = getattr(lib, name, None)
             if fn is not None:
@@ -104,8 +105,6 @@ def has_saxpy() -> bool:
     global _saxpy, _saxpy_searched
     with _lock:
         if not _saxpy_searched:
-            import numpy  # noqa: F401,PLC0415  (make sure NumPy's BLAS is loaded)
-
             _saxpy, _saxpy_searched = _find_saxpy(), True
     return _saxpy is not None
 

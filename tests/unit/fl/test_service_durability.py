@@ -68,17 +68,21 @@ class Proc:
         self.p.wait(10)
 
 
-@pytest.fixture
-def cfg(tmp_path: Path) -> Path:
+def _write_config(tmp_path: Path, rule: str = "fedavg") -> Path:
     c: dict[str, Any] = {
         "host": "127.0.0.1", "port": 0, "state_dir": str(tmp_path / "state"),
         "clients": {k: _h(v) for k, v in TOK.items()}, "admin_token_sha256": _h("adm"),
         "init_spec": {"layers": {k: list(v) for k, v in SHAPES.items()}, "init": "normal"},
-        "round": {"rule": "fedavg", "quorum": 3, "deadline_s": 300}, "auto_rounds": 1,
+        "round": {"rule": rule, "quorum": 3, "deadline_s": 300}, "auto_rounds": 1,
     }
     p = tmp_path / "fl.json"
     p.write_text(json.dumps(c))
     return p
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    return _write_config(tmp_path)
 
 
 def test_sigkill_mid_round_loses_no_accepted_update(cfg: Path) -> None:
@@ -278,14 +282,7 @@ def test_robust_rule_checkpoints_append_each_update_once(tmp_path: Path) -> None
 
 
 def test_sigkill_mid_round_keeps_a_robust_rounds_updates(tmp_path: Path) -> None:
-    c: dict[str, Any] = {
-        "host": "127.0.0.1", "port": 0, "state_dir": str(tmp_path / "state"),
-        "clients": {k: _h(v) for k, v in TOK.items()}, "admin_token_sha256": _h("adm"),
-        "init_spec": {"layers": {k: list(v) for k, v in SHAPES.items()}, "init": "normal"},
-        "round": {"rule": "median", "quorum": 3, "deadline_s": 300}, "auto_rounds": 1,
-    }
-    cfg = tmp_path / "fl.json"
-    cfg.write_text(json.dumps(c))
+    cfg = _write_config(tmp_path, rule="median")
     ups = {k: _update(10 + i) for i, k in enumerate(TOK)}
     s = Proc(cfg)
     try:

@@ -23,6 +23,13 @@ def _payload(value: float, client: str = "") -> bytes:
                                     base_version=0, num_samples=1))
 
 
+def _assert_v1_is(s: Server, value: float) -> None:
+    """Model version 1 becomes visible and every weight equals ``value``."""
+    wait_version(s.client("c1"), 1)
+    _v, model = s.client("c1").get_model(1)
+    np.testing.assert_array_equal(model["w"], np.full(N, value, np.float32))
+
+
 def _request_head(token: str, length: int) -> bytes:
     return (f"POST /v1/rounds/1/updates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
             f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n").encode()
@@ -54,9 +61,7 @@ def test_direct_body_read_accepts_and_closes_the_connection(tmp_path: Path) -> N
         head = raw.split(b"\r\n\r\n", 1)[0].lower()
         assert head.startswith(b"http/1.1 202") and b"connection: close" in head  # recv ended: closed
         assert s.client("c2").submit_payload(1, _payload(3.0))["accepted"]
-        wait_version(s.client("c1"), 1)
-        _v, model = s.client("c1").get_model(1)
-        np.testing.assert_array_equal(model["w"], np.full(N, 2.0, np.float32))
+        _assert_v1_is(s, 2.0)
     finally:
         s.stop()
 
@@ -97,9 +102,7 @@ def test_direct_body_cut_short_changes_nothing(tmp_path: Path) -> None:
         assert status_of(lambda: s.client("c1").submit_payload(1, bad))[0] == 403
         for c, v in (("c1", 1.0), ("c2", 2.0)):  # the pooled buffers carry no trace of either
             assert s.client(c).submit_payload(1, _payload(v))["accepted"]
-        wait_version(s.client("c1"), 1)
-        _v, model = s.client("c1").get_model(1)
-        np.testing.assert_array_equal(model["w"], np.full(N, 1.5, np.float32))
+        _assert_v1_is(s, 1.5)
     finally:
         s.stop()
 
@@ -120,9 +123,7 @@ def test_the_quorum_update_is_acknowledged_by_the_new_model_not_a_checkpoint(tmp
         for c, v in (("c1", 1.0), ("c2", 2.0), ("c3", 6.0)):
             assert s.client(c).submit_payload(1, _payload(v))["accepted"]
         assert (tmp_path / "st" / "models" / "v1.fmw").exists()  # acked only once v1 was durable ...
-        wait_version(s.client("c1"), 1)  # ... and visible a moment later (its SHA-256 indexed)
-        _v, model = s.client("c1").get_model(1)
-        np.testing.assert_array_equal(model["w"], np.full(N, 3.0, np.float32))
+        _assert_v1_is(s, 3.0)
         assert saved == [1, 2]  # one checkpoint per lone update, none for the quorum one
     finally:
         s.stop()
@@ -169,9 +170,7 @@ def test_an_upload_that_completes_the_quorum_holds_back_the_checkpoint(tmp_path:
         t.join(20)
         assert slow and slow[0].split(b"\r\n", 1)[0].startswith(b"HTTP/1.1 202")
         assert saved == []  # both acknowledged by the new model version
-        wait_version(s.client("c1"), 1)
-        _v, model = s.client("c1").get_model(1)
-        np.testing.assert_array_equal(model["w"], np.full(N, 2.0, np.float32))
+        _assert_v1_is(s, 2.0)
     finally:
         s.stop()
 
