@@ -12,7 +12,8 @@ export ANSIBLE_HOME := $(CURDIR)/.ansible
 export CONTAINERS_CONF := $(CURDIR)/tests/testbed/containers.conf
 export PYTHONPATH := $(CURDIR)/tests:$(CURDIR)/src
 
-APT_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs shellcheck openssh-client iproute2
+APT_PACKAGES := podman runc netavark aardvark-dns debootstrap uidmap slirp4netns fuse-overlayfs shellcheck \
+                openssh-client iproute2
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := .build/fedmesh-cluster-$(VERSION).tar.gz
 COLLECTION_SOURCES := $(shell git ls-files -co --exclude-standard 2>/dev/null | grep -vE "^(collection/|demo-output/|inventories/demo/hosts.yml)")
