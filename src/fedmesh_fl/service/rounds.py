@@ -79,7 +79,7 @@ class Manager(GroupCommit):
             make_round(d.rule, self.spec, self.global_model, self.server_state, **d.params)
         except (TypeError, ValueError) as e:
             raise ValueError(f"config 'round.params' rejected by rule {d.rule!r}: {e}") from None
-        loaded = self.rounds.load()
+        loaded = self.rounds.load(prune=True)
         if loaded is not None:
             r, arrays = loaded
             if r["status"] == "open":

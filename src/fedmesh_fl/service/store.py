@@ -276,9 +276,11 @@ class RoundStore:
         self._seg_round: Any = None
         self._rows_done = 0
 
-    def load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    def load(self, prune: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+        """The checkpoint, or None.  ``prune``: also remove the segments it does not list (only the
+        service that owns ``state_dir`` may: another reader could race its next checkpoint)."""
         if not self.path.exists():
-            self._remember([], None, 0)
+            self._remember([], None, 0, prune)
             return None
         with open(self.path, "rb") as f:
             if f.read(8) != self.MAGIC:
@@ -290,14 +292,14 @@ class RoundStore:
         segments = meta.pop("row_segments", None)
         count, width = int(meta.pop("row_count", 0)), int(meta.pop("row_width", 0))
         if segments is None:
-            self._remember([], None, 0)
+            self._remember([], None, 0, prune)
             return meta, arrays
         parts = [np.load(self.rows_dir / name, allow_pickle=False) for name in segments]
         block = np.concatenate(parts) if parts else np.empty((0, width), np.float32)
         if block.shape != (count, width):
             raise OSError(f"{self.path}: its row segments hold {block.shape}, expected ({count}, {width})")
         arrays[self.ROW_KEY] = block
-        self._remember(list(segments), meta.get("id"), count)
+        self._remember(list(segments), meta.get("id"), count, prune)
         return meta, arrays
 
     def prepare(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> PendingCheckpoint:
@@ -343,14 +345,16 @@ class RoundStore:
             pending.discard()
             raise
         commit_temp(pending.ckpt, self.path)
-        self._remember(pending.segments, pending.round_id, pending.row_count)
+        self._remember(pending.segments, pending.round_id, pending.row_count, prune=True)
 
     def save(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
         self.commit(self.prepare(meta, arrays))
 
-    def _remember(self, segments: list[str], round_id: Any, rows: int) -> None:
-        """What ``round.ckpt`` now lists; every other segment file goes."""
+    def _remember(self, segments: list[str], round_id: Any, rows: int, prune: bool) -> None:
+        """What ``round.ckpt`` now lists; with ``prune`` every other segment file goes."""
         self._segments, self._seg_round, self._rows_done = segments, round_id, rows
+        if not prune:
+            return
         keep = set(segments)
         for f in self.rows_dir.glob("r*.npy"):
             if f.name not in keep:
