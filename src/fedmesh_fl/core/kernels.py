@@ -107,10 +107,16 @@ def sorted_rows(rows: np.ndarray, select: Sequence[int] | None = None
             yield c0, c1, _network_rows(rows, idx, c0, c1, buf)
         else:
             assert tbuf is not None
-            t = tbuf[: c1 - c0]
-            _transpose_into(t, rows, idx, c0, c1)
-            t.sort(axis=1)
-            yield c0, c1, t.T
+            yield c0, c1, _sort_chunk(tbuf, rows, idx, c0, c1)
+
+
+def _sort_chunk(tbuf: np.ndarray, rows: np.ndarray, idx: np.ndarray | None, c0: int, c1: int) -> np.ndarray:
+    """Columns ``c0:c1`` of the (selected) rows, each column sorted: the ``(n, c1 - c0)`` transposed
+    view of ``tbuf``'s first rows (the sort path of :func:`sorted_rows`)."""
+    t = tbuf[: c1 - c0]
+    _transpose_into(t, rows, idx, c0, c1)
+    t.sort(axis=1)
+    return t.T
 
 
 TRANSPOSE_GROUP = 40  # rows read at once by the chunk transpose (see _transpose_into)
@@ -175,10 +181,7 @@ def each_sorted_chunk(rows: np.ndarray, select: Sequence[int] | None,
             if c0 is None:
                 return
             c1 = min(P, c0 + step)
-            t = tbuf[: c1 - c0]
-            _transpose_into(t, rows, idx, c0, c1)
-            t.sort(axis=1)
-            fn(c0, c1, t.T)
+            fn(c0, c1, _sort_chunk(tbuf, rows, idx, c0, c1))
 
     with _column_pool_lock:
         if _column_pool is None:

@@ -24,6 +24,8 @@ from .. import wire
 from .config import Config
 
 TMP_SUFFIX = ".tmp"
+#: Hashes new model versions while they are written (hashlib releases the GIL); one for the process.
+_HASHER = ThreadPoolExecutor(1, thread_name_prefix="fedmesh-sha")
 
 
 def _fsync_dir(d: Path) -> None:
@@ -129,7 +131,6 @@ class ModelStore:
         while self.entries and not (self.dir / self.entries[-1]["file"]).exists():
             self.entries.pop()
         self.adopted = self._adopt_unpublished()
-        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="fedmesh-sha")
 
     def _adopt_unpublished(self) -> list[int]:
         last = self.entries[-1]["version"] if self.entries else -1
@@ -203,7 +204,7 @@ class ModelStore:
         is computed meanwhile.  ``out``: a buffer from :func:`wire.model_buffer` to encode into;
         ``staged``: the file :meth:`stage` prepared for this version (consumed; ignored if gone)."""
         data = wire.encode_model(layers, version=version, round=round_id, out=out)  # served as is: no extra copy
-        sha = self._hasher.submit(lambda: hashlib.sha256(data).hexdigest())  # releases the GIL, like the writes
+        sha = _HASHER.submit(lambda: hashlib.sha256(data).hexdigest())  # releases the GIL, like the writes
         if server_state:  # first: a model file on disk implies its server state is there too
             save_npz(self.dir / f"s{version}.npz", server_state)
         path = self.dir / f"v{version}.fmw"
