@@ -12,7 +12,7 @@ export ANSIBLE_HOME := $(CURDIR)/.ansible
 export CONTAINERS_CONF := $(CURDIR)/tests/testbed/containers.conf
 export PYTHONPATH := $(CURDIR)/tests:$(CURDIR)/src
 
-APT_PACKAGES := podman runc netavark aardvark-dns debootstrap uidmap slirp4netns fuse-overlayfs shellcheck \
+APT_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap uidmap slirp4netns fuse-overlayfs shellcheck \
                 openssh-client iproute2
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := .build/fedmesh-cluster-$(VERSION).tar.gz
