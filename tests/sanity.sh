@@ -9,7 +9,7 @@ rm -rf .build/sanity && mkdir -p "$root"
 tar -C "$root" -xzf "$tarball"
 
 # ansible-test fetches get-pip.py from a host this machine cannot reach; the stand-in bootstraps
-# pip with ensurepip instead (see shared/HOST-NOTES.md).
+# pip with ensurepip instead (no Python package index host other than PyPI is reachable here).
 cache="$HOME/.ansible/test/cache"
 mkdir -p "$cache"
 cat > "$cache/get_pip_24_2.py" <<'PY'
