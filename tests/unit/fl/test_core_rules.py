@@ -51,7 +51,9 @@ def test_fedavg_accepts_flat_vectors_without_copy_semantics_change():
     for i, (u, s) in enumerate(zip(UPDATES, SAMPLES, strict=True)):
         agg.add(f"c{i}", flatten(SPEC, u), s)
     flat_result = flatten(SPEC, agg.finalize()[0])
-    np.testing.assert_array_equal(flat_result, run("fedavg").astype(np.float32))
+    # Within one float32 rounding, not bit-equal: the layer-wise path calls SAXPY once per layer, and
+    # OpenBLAS's vector body (fused multiply-add) and scalar tail fall on different elements (seen on AMD EPYC).
+    np.testing.assert_array_max_ulp(flat_result, run("fedavg").astype(np.float32), maxulp=1)
 
 
 def _avg64() -> np.ndarray:
