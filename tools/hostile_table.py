@@ -58,7 +58,7 @@ def main() -> int:
     args = parser.parse_args()
     text = README.read_text()
     head, sep, rest = text.partition(BEGIN)
-    _, sep2, tail = rest.partition(END)
+    _old, sep2, tail = rest.partition(END)
     if not (sep and sep2):
         print(f"README.md lacks the markers {BEGIN} ... {END}", file=sys.stderr)
         return 1
