@@ -107,6 +107,10 @@ reboot_required:
   description: Whether the installed driver needs a reboot to run (loaded module differs, or nouveau loaded).
   returned: always
   type: bool
+kernel_release:
+  description: The running kernel (C(uname -r)), for the matching kernel headers DKMS needs.
+  returned: always
+  type: str
 reboot_reasons:
   description: Why a reboot is required.
   returned: always

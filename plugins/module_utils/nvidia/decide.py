@@ -142,3 +142,26 @@ def verify(facts: Dict[str, Any], branch: str) -> List[str]:
         elif branch_of(gpu.get("driver_version")) != branch:
             problems.append(f"{label}: driver {gpu.get('driver_version')}, expected branch {branch}")
     return problems
+
+
+def node_plan(facts: Dict[str, Any], branch: str, pinned_packages: List[str], hold_packages: List[str],
+              reboot_ok: bool = False, allow_branch_change: bool = False,
+              secure_boot_signing: bool = False) -> Dict[str, Any]:
+    """What the role needs for one node in one dict: :func:`plan` plus the files' content, the packages to
+    hold (those named in ``hold_packages`` and every installed one of ``pinned_packages``), whether the driver
+    answers (CDI and verification need it), why the CDI spec is stale, and what verification finds."""
+    out = plan(facts, branch, reboot_ok=reboot_ok, allow_branch_change=allow_branch_change,
+               secure_boot_signing=secure_boot_signing)
+    installed = (facts.get("driver") or {}).get("packages") or {}
+    gpus = facts.get("gpus") or []
+    driver_answers = bool(gpus) and all(g.get("source") == "nvidia-smi" for g in gpus)
+    out.update(
+        apt_preferences=apt_preferences(str(branch), list(pinned_packages)),
+        unattended_blacklist=unattended_blacklist(),
+        hold=sorted(set(hold_packages) | {p for p in pinned_packages if p in installed}),
+        driver_answers=driver_answers,
+        cdi_reasons=cdi_reasons(facts) if driver_answers else [],
+        verify_problems=verify(facts, str(branch)) if gpus else [],
+        gpu_count=len(gpus),
+    )
+    return out

@@ -145,7 +145,8 @@ class GpuInfo:
                       branch=parse.branch_of(loaded or installed), nouveau_loaded=nouveau,
                       packages=packages, lspci_available=lspci_ok)
         return {"gpus": gpus, "gpu_count": len(gpus), "driver": driver, "secure_boot": self._secure_boot(),
-                "cdi": self._cdi(gpus), "reboot_required": bool(reasons), "reboot_reasons": reasons}
+                "cdi": self._cdi(gpus), "reboot_required": bool(reasons), "reboot_reasons": reasons,
+                "kernel_release": os.uname().release}
 
     # ------------------------------------------------------------------ plan / apply
     def plan(self, current: Dict[str, Any]) -> Plan:
