@@ -13,6 +13,8 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# Only to try the script without a GPU, against the test bed's stand-ins (tests/integration/nvidia): a sysfs tree.
+sysfs=${FEDMESH_GPU_CHECK_SYSFS:-/sys}
 repo=$(cd "$here/../.." && pwd)
 venv=${1:-$repo/.venv}
 py=$venv/bin/python
@@ -32,7 +34,7 @@ log=$work/log
 play() {  # play NAME PLAYBOOK [ansible-playbook args...]
   local name=$1 book=$2
   shift 2
-  if ! ansible-playbook -i localhost, -e "check_out=$work/out" "$@" "$here/$book" >"$work/$name.out" 2>&1; then
+  if ! ansible-playbook -i localhost, -e "ansible_python_interpreter=$py" -e "check_out=$work/out" -e "check_sysfs=$sysfs" "$@" "$here/$book" >"$work/$name.out" 2>&1; then
     echo "FAIL $name: ansible-playbook failed:" | tee -a "$log"
     tail -n 25 "$work/$name.out" | sed 's/^/    /'
     return 1
@@ -40,7 +42,7 @@ play() {  # play NAME PLAYBOOK [ansible-playbook args...]
 }
 
 if play info info.yml; then
-  "$py" "$here/compare.py" info "$work/out" | tee -a "$log"
+  "$py" "$here/compare.py" info "$work/out" "$sysfs" | tee -a "$log"
   if command -v nvidia-ctk >/dev/null; then
     if nvidia-ctk cdi generate --output="$work/cdi/nvidia.yaml" >"$work/ctk.out" 2>&1 &&
        play cdi info.yml -e "{\"check_cdi_dirs\": [\"$work/cdi\"], \"check_name\": \"cdi\"}"; then
@@ -58,7 +60,8 @@ if play info info.yml; then
     echo "SKIP role check mode: the nvidia role supports Debian 12 so far; this is ${PRETTY_NAME:-unknown}" | tee -a "$log"
   elif [ -z "$branch" ]; then
     echo "FAIL role check mode: no driver branch reported" | tee -a "$log"
-  elif play role role.yml --check --diff -e "{\"fedmesh_nvidia_branch\": \"$branch\"}"; then
+  elif play role role.yml --check --diff \
+      -e "{\"fedmesh_nvidia_branch\": \"$branch\", \"fedmesh_nvidia_apt_keys\": [], \"__fedmesh_nvidia_sysfs_root\": \"$sysfs\"}"; then
     "$py" "$here/compare.py" role "$work/out" | tee -a "$log"
   fi
 fi

@@ -88,12 +88,13 @@ def compare_gpus(facts: dict) -> None:
                    gpu.get("pci_device_id"), m.group(1) if m else None)
 
 
-def compare_node(facts: dict) -> None:
-    version = Path("/sys/module/nvidia/version")
+def compare_node(facts: dict, sysfs: Path) -> None:
+    version = sysfs / "module" / "nvidia" / "version"
     want = version.read_text().strip() if version.exists() else None
     report(facts["driver"]["loaded_version"] == want, "driver loaded_version", facts["driver"]["loaded_version"], want)
-    report(facts["driver"]["nouveau_loaded"] == Path("/sys/module/nouveau").is_dir(), "driver nouveau_loaded",
-           facts["driver"]["nouveau_loaded"], Path("/sys/module/nouveau").is_dir())
+    nouveau = (sysfs / "module" / "nouveau").is_dir()
+    report(facts["driver"]["nouveau_loaded"] == nouveau, "driver nouveau_loaded", facts["driver"]["nouveau_loaded"],
+           nouveau)
     if shutil.which("dpkg-query"):
         pkg = facts["driver"]["installed_package"]
         raw = sh("dpkg-query", "-W", "-f=${Version}", pkg) if pkg else ""
@@ -131,7 +132,7 @@ def main() -> int:
     facts = json.loads((out / "info.json").read_text())
     if what == "info":
         compare_gpus(facts)
-        compare_node(facts)
+        compare_node(facts, Path(sys.argv[3] if len(sys.argv) > 3 else "/sys"))
     elif what == "cdi":
         compare_cdi(json.loads((out / "cdi.json").read_text()))
     elif what == "role":

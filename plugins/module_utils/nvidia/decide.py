@@ -148,7 +148,8 @@ def node_plan(facts: Dict[str, Any], branch: str, pinned_packages: List[str], ho
               reboot_ok: bool = False, allow_branch_change: bool = False,
               secure_boot_signing: bool = False) -> Dict[str, Any]:
     """What the role needs for one node in one dict: :func:`plan` plus the files' content, the packages to
-    hold (those named in ``hold_packages`` and every installed one of ``pinned_packages``), whether the driver
+    hold (the installed ones of ``hold_packages`` and ``pinned_packages``: dpkg cannot hold an unknown
+    package, so on a fresh node the role holds after the install, from facts read again), whether the driver
     answers (CDI and verification need it), why the CDI spec is stale, and what verification finds."""
     out = plan(facts, branch, reboot_ok=reboot_ok, allow_branch_change=allow_branch_change,
                secure_boot_signing=secure_boot_signing)
@@ -158,7 +159,7 @@ def node_plan(facts: Dict[str, Any], branch: str, pinned_packages: List[str], ho
     out.update(
         apt_preferences=apt_preferences(str(branch), list(pinned_packages)),
         unattended_blacklist=unattended_blacklist(),
-        hold=sorted(set(hold_packages) | {p for p in pinned_packages if p in installed}),
+        hold=sorted(p for p in set(hold_packages) | set(pinned_packages) if p in installed),
         driver_answers=driver_answers,
         cdi_reasons=cdi_reasons(facts) if driver_answers else [],
         verify_problems=verify(facts, str(branch)) if gpus else [],
