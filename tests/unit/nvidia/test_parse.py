@@ -128,3 +128,9 @@ def test_cdi_spec_json_and_garbage() -> None:
         parse.parse_cdi_spec("devices: []\n")
     with pytest.raises(parse.ParseError):
         parse.parse_cdi_spec("{not json")
+
+
+def test_lspci_two_a100_named_from_pci_ids() -> None:
+    gpus = parse.parse_lspci(fixture("lspci_a100x2.txt"))
+    assert [(g["pci_bus_id"], g["pci_device_id"], g["name"]) for g in gpus] == [
+        ("0000:07:00.0", "20b2", "A100 SXM4 80GB"), ("0000:0f:00.0", "20b2", "A100 SXM4 80GB")]
