@@ -11,7 +11,7 @@ author:
 description:
   - Pure computation on the facts of M(fedmesh.cluster.nvidia_gpu_info), used by the P(fedmesh.cluster.nvidia#role)
     role. The decisions live in C(plugins/module_utils/nvidia/decide.py) and are unit-tested.
-  - Refuses (RV(_value.stop)) to cross driver branches unless allowed, and to install an unsigned module under
+  - Refuses (C(stop) in the result) to cross driver branches unless allowed, and to install an unsigned module under
     Secure Boot; requires a reboot only when the loaded module differs from the installed one or nouveau is
     loaded, and reboots only when allowed.
 options:

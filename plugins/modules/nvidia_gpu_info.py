@@ -40,11 +40,10 @@ options:
     type: path
     default: /sys
 notes:
-  - Installed driver packages are read with C(dpkg-query); on other package managers RV(driver.installed_version)
+  - Installed driver packages are read with C(dpkg-query); on other package managers C(installed_version) in RV(driver)
     is null.
-seealso:
-  - role: fedmesh.cluster.nvidia
-    description: Installs and pins the driver, the container toolkit and the CDI spec from these facts.
+  - The P(fedmesh.cluster.nvidia#role) role installs and pins the driver, the container toolkit and the CDI spec
+    from these facts.
 """
 
 EXAMPLES = r"""
