@@ -17,7 +17,7 @@ def facts(installed: str | None = "535.216.01", loaded: str | None = "535.216.01
     migs = parse.parse_list(fixture("smi_list_a100_mig.txt"))
     for g in found:
         g.update(source="nvidia-smi", mig_devices=migs.get(g["uuid"], []))
-    spec = parse.parse_cdi_spec(fixture("cdi_nvidia_a100.yaml"))
+    spec = parse.parse_cdi_spec(fixture("cdi_nvidia_a100.yaml.out"))
     return {"gpus": found, "driver": {"installed_version": installed, "loaded_version": loaded,
                                       "nouveau_loaded": nouveau, "smi_error": None},
             "secure_boot": {"state": secure}, "cdi": dict(spec, exists=True)}

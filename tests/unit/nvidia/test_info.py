@@ -46,7 +46,7 @@ def test_a100_node_with_mig_driver_loaded_and_cdi(tmp_path: Path) -> None:
         QUERY: ok("query_a100x2_mig.csv"), "nvidia-smi -L": ok("smi_list_a100_mig.txt"),
         "nvidia-smi": ok("smi_header_535.txt"), "lspci": (0, "", ""), DPKG: (1, fixture("dpkg_query_535.txt"), ""),
         "mokutil": ok("mokutil_disabled.txt"), "nvidia-ctk": (0, "", "")},
-        loaded="535.216.01", cdi="cdi_nvidia_a100.yaml")
+        loaded="535.216.01", cdi="cdi_nvidia_a100.yaml.out")
     result = execute(gpu, check_mode=False)
     facts = result.values
     assert result.changed is False and result.commands == []

@@ -115,7 +115,7 @@ def test_dpkg_query_keeps_installed_packages_and_hold() -> None:
 
 
 def test_cdi_spec_yaml_and_list_agree() -> None:
-    spec = parse.parse_cdi_spec(fixture("cdi_nvidia_a100.yaml"))
+    spec = parse.parse_cdi_spec(fixture("cdi_nvidia_a100.yaml.out"))
     assert spec["kind"] == "nvidia.com/gpu" and spec["driver_version"] == "535.216.01"
     assert sorted(spec["devices"]) == parse.parse_cdi_list(fixture("cdi_list_a100.txt"))
     assert "nvidia.com/gpu=0:1" in spec["devices"] and len(spec["devices"]) == 9
