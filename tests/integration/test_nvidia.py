@@ -85,7 +85,7 @@ def tb(testbed_factory) -> Testbed:
 
 def test_install_pin_hold_and_reboot_required_converge(tb: Testbed) -> None:
     """check -> run -> check (no change) -> run (no change) on a fresh GPU node (nouveau loaded, no driver)."""
-    first_check, run, _, _ = converge_cycle(tb, PLAYBOOK, extra_vars=VARS)
+    first_check, run, _check_again, _rerun = converge_cycle(tb, PLAYBOOK, extra_vars=VARS)
     assert first_check.changed("node1") >= 1 and first_check.changed("node2") == 0
     assert "no NVIDIA GPU on this node" in first_check.output  # node2 says so
     assert run.changed("node1") >= 1 and run.changed("node2") == 0

@@ -84,7 +84,7 @@ def parse_query_gpu(text: str) -> List[Dict[str, Any]]:
         if len(cells) != len(QUERY):
             raise ParseError(f"line {lineno} has {len(cells)} fields, expected {len(QUERY)}: {line!r}")
         try:
-            gpu = {fact: _value(cells[i], kind) for i, (_, fact, kind) in enumerate(QUERY)}
+            gpu = {fact: _value(cells[i], kind) for i, (_field, fact, kind) in enumerate(QUERY)}
         except ValueError as exc:
             raise ParseError(f"line {lineno}: {exc}: {line!r}") from exc
         gpu["pci_bus_id"] = normalize_bus_id(gpu["pci_bus_id"])

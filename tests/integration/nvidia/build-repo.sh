@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Runs ON a test-bed node: builds a local apt repository of STAND-IN packages with dpkg-deb - the driver in
 # two branches (535.216.01 and 550.127.05: nvidia-driver, nvidia-kernel-dkms, nvidia-driver-libs, libnvidia-ml1,
 # nvidia-smi carrying the stand-in nvidia-smi), nvidia-container-toolkit (the stand-in nvidia-ctk) and

@@ -71,7 +71,7 @@ def test_mig_list_not_read_when_no_gpu_has_mig(tmp_path: Path) -> None:
 
 
 def test_fresh_node_gpus_from_lspci(tmp_path: Path) -> None:
-    gpu, _ = backend(tmp_path, {"lspci": ok("lspci_t4_no_driver.txt"), "mokutil": ok("mokutil_enabled.txt")})
+    gpu, _node = backend(tmp_path, {"lspci": ok("lspci_t4_no_driver.txt"), "mokutil": ok("mokutil_enabled.txt")})
     facts = gpu.read()
     assert facts["gpus"] == [{"pci_bus_id": "0000:00:1e.0", "pci_device_id": "1eb8", "pci_class": "0302",
                               "name": "Tesla T4", "index": 0, "source": "lspci"}]
@@ -80,7 +80,7 @@ def test_fresh_node_gpus_from_lspci(tmp_path: Path) -> None:
 
 
 def test_installed_but_not_loaded_with_nouveau_needs_a_reboot(tmp_path: Path) -> None:
-    gpu, _ = backend(tmp_path, {QUERY: (9, fixture("smi_no_driver.txt"), ""), "lspci": ok("lspci_t4_no_driver.txt"),
+    gpu, _node = backend(tmp_path, {QUERY: (9, fixture("smi_no_driver.txt"), ""), "lspci": ok("lspci_t4_no_driver.txt"),
                                 DPKG: (0, fixture("dpkg_query_535.txt"), "")}, nouveau=True)
     result = execute(gpu, check_mode=True)
     facts = result.values
@@ -92,7 +92,7 @@ def test_installed_but_not_loaded_with_nouveau_needs_a_reboot(tmp_path: Path) ->
 
 def test_library_upgraded_under_the_loaded_module(tmp_path: Path) -> None:
     dpkg = fixture("dpkg_query_535.txt").replace("535.216.01-1~deb12u1", "535.247.01-1~deb12u1")
-    gpu, _ = backend(tmp_path, {QUERY: (18, fixture("smi_mismatch.txt"), ""), "lspci": ok("lspci_t4_no_driver.txt"),
+    gpu, _node = backend(tmp_path, {QUERY: (18, fixture("smi_mismatch.txt"), ""), "lspci": ok("lspci_t4_no_driver.txt"),
                                 DPKG: (0, dpkg, "")}, loaded="535.216.01")
     facts = gpu.read()
     assert facts["driver"]["smi_error"].startswith("driver/library version mismatch")
@@ -100,13 +100,13 @@ def test_library_upgraded_under_the_loaded_module(tmp_path: Path) -> None:
 
 
 def test_node_without_gpus_or_tools(tmp_path: Path) -> None:
-    gpu, _ = backend(tmp_path, {"lspci": ok("mokutil_disabled.txt")})  # lspci output without any NVIDIA device
+    gpu, _node = backend(tmp_path, {"lspci": ok("mokutil_disabled.txt")})  # lspci output without any NVIDIA device
     facts = gpu.read()
     assert facts["gpus"] == [] and facts["gpu_count"] == 0 and facts["reboot_required"] is False
 
 
 def test_unreadable_query_output_fails_with_the_field(tmp_path: Path) -> None:
-    gpu, _ = backend(tmp_path, {QUERY: (0, "0, Tesla T4\n", ""), "nvidia-smi": (0, "", "")})
+    gpu, _node = backend(tmp_path, {QUERY: (0, "0, Tesla T4\n", ""), "nvidia-smi": (0, "", "")})
     with pytest.raises(FedmeshError) as exc:
         gpu.read()
     assert exc.value.message.startswith("nvidia-smi: nvidia-smi --query-gpu printed")
@@ -114,7 +114,7 @@ def test_unreadable_query_output_fails_with_the_field(tmp_path: Path) -> None:
 
 
 def test_unreadable_cdi_spec_fails(tmp_path: Path) -> None:
-    gpu, _ = backend(tmp_path, {})
+    gpu, _node = backend(tmp_path, {})
     (tmp_path / "cdi" / "nvidia.yaml").write_text("devices: []\n")
     with pytest.raises(FedmeshError, match="cdi_spec_dirs: .*nvidia-ctk cdi generate"):
         gpu.read()
