@@ -80,8 +80,9 @@ def test_fresh_node_gpus_from_lspci(tmp_path: Path) -> None:
 
 
 def test_installed_but_not_loaded_with_nouveau_needs_a_reboot(tmp_path: Path) -> None:
-    gpu, _node = backend(tmp_path, {QUERY: (9, fixture("smi_no_driver.txt"), ""), "lspci": ok("lspci_t4_no_driver.txt"),
-                                DPKG: (0, fixture("dpkg_query_535.txt"), "")}, nouveau=True)
+    answers = {QUERY: (9, fixture("smi_no_driver.txt"), ""), "lspci": ok("lspci_t4_no_driver.txt"),
+               DPKG: (0, fixture("dpkg_query_535.txt"), "")}
+    gpu, _node = backend(tmp_path, answers, nouveau=True)
     result = execute(gpu, check_mode=True)
     facts = result.values
     assert facts["gpus"][0]["source"] == "lspci" and facts["reboot_required"] is True
@@ -92,8 +93,9 @@ def test_installed_but_not_loaded_with_nouveau_needs_a_reboot(tmp_path: Path) ->
 
 def test_library_upgraded_under_the_loaded_module(tmp_path: Path) -> None:
     dpkg = fixture("dpkg_query_535.txt").replace("535.216.01-1~deb12u1", "535.247.01-1~deb12u1")
-    gpu, _node = backend(tmp_path, {QUERY: (18, fixture("smi_mismatch.txt"), ""), "lspci": ok("lspci_t4_no_driver.txt"),
-                                DPKG: (0, dpkg, "")}, loaded="535.216.01")
+    answers = {QUERY: (18, fixture("smi_mismatch.txt"), ""), "lspci": ok("lspci_t4_no_driver.txt"),
+               DPKG: (0, dpkg, "")}
+    gpu, _node = backend(tmp_path, answers, loaded="535.216.01")
     facts = gpu.read()
     assert facts["driver"]["smi_error"].startswith("driver/library version mismatch")
     assert facts["reboot_reasons"] == ["the loaded nvidia module is 535.216.01 but 535.247.01 is installed"]
