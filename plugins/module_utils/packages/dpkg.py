@@ -24,7 +24,8 @@ from ..common.runner import Runner
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 # apt's own "last successful update" stamp (APT::Periodic); the lists directory when it is missing.
-APT_STAMPS = ("/var/lib/apt/periodic/update-success-stamp", "/var/lib/apt/lists")
+APT_LISTS = "/var/lib/apt/lists"
+APT_STAMPS = ("/var/lib/apt/periodic/update-success-stamp", APT_LISTS)
 QUERY = ["dpkg-query", "-W", "-f", "${Package}\\t${Version}\\t${Architecture}\\t${db:Status-Abbrev}\\n"]
 # db:Status-Abbrev's second letter: i installed, t/W triggers awaited/pending (installed and usable).
 INSTALLED_STATES = ("i", "t", "W")
@@ -61,7 +62,7 @@ class Dpkg:
     """Backend of fedmesh.cluster.packages (read -> plan -> apply) for dpkg/apt nodes."""
 
     def __init__(self, params: Dict[str, Any], run: Runner, stat: Callable[[str], Any] = os.stat,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, listdir: Callable[[str], List[str]] = os.listdir) -> None:
         self.wanted: List[str] = []
         for name in params.get("name") or []:
             name = str(name).strip()
@@ -73,6 +74,7 @@ class Dpkg:
         self.run = run
         self.stat = stat
         self.clock = clock
+        self.listdir = listdir
         self.reads = 0  # dpkg-query calls (tests count them)
 
     # ---------------------------------------------------------------- read
@@ -96,7 +98,12 @@ class Dpkg:
 
     # ---------------------------------------------------------------- plan
     def lists_age(self) -> Optional[float]:
-        """Seconds since apt's lists were last refreshed (None: never)."""
+        """Seconds since apt's lists were last refreshed (None: never, or the lists were cleaned away)."""
+        try:
+            if not any("_Packages" in name for name in self.listdir(APT_LISTS)):
+                return None  # `apt-get clean; rm -rf /var/lib/apt/lists/*` (images): nothing to install from
+        except OSError:
+            return None
         for path in APT_STAMPS:
             try:
                 return max(0.0, self.clock() - self.stat(path).st_mtime)

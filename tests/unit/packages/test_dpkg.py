@@ -34,6 +34,7 @@ class Node:
         self.lists_mtime = lists_mtime
         self.install_rc = install_rc
         self.installs = installs
+        self.lists = True
         self.calls: list[list[str]] = []
 
     def run(self, argv: list[str], data: str | None = None) -> tuple[int, str, str]:
@@ -58,9 +59,12 @@ class Node:
             raise FileNotFoundError(path)
         return SimpleNamespace(st_mtime=self.lists_mtime)
 
+    def listdir(self, path: str) -> list[str]:
+        return ["deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"] if self.lists else ["lock"]
+
     def backend(self, names: list[str], cache: dict | None = None, valid: int = 3600) -> Dpkg:
         return Dpkg({"name": names, "cache": cache, "cache_valid_time": valid}, self.run, stat=self.stat,
-                    clock=lambda: 2500.0)
+                    clock=lambda: 2500.0, listdir=self.listdir)
 
     def commands(self) -> list[str]:
         return [" ".join(c[:2]) for c in self.calls]
@@ -130,6 +134,13 @@ def test_lists_never_updated_are_refreshed():
     node = Node(lists_mtime=None)
     execute(node.backend(["python3-numpy"]), check_mode=False)
     assert "apt-get update" in node.commands()
+
+
+def test_cleaned_lists_are_refreshed_however_recent_the_directory():
+    node = Node(lists_mtime=2400.0)
+    node.lists = False  # an image that ran `rm -rf /var/lib/apt/lists/*`
+    execute(node.backend(["python3-numpy"]), check_mode=False)
+    assert node.commands()[1] == "apt-get update"
 
 
 def test_failed_install_says_what_is_missing_and_that_nothing_changed():
