@@ -27,6 +27,8 @@ KEYWORDS = {"name", "when", "vars", "register", "loop", "loop_control", "with_it
             "delegate_to", "delegate_facts", "run_once", "check_mode", "changed_when", "failed_when", "no_log",
             "until", "retries", "delay", "environment", "args", "listen", "ignore_unreachable", "throttle",
             "any_errors_fatal", "diff", "block", "rescue", "always", "module_defaults", "timeout", "async", "poll"}
+JINJA_WORDS = {"and", "or", "not", "in", "is", "bool", "true", "false", "True", "False", "length", "int",
+               "defined", "undefined", "default"}
 # Include statements that another branch converts (import unless conditional on runtime data); remove an
 # entry once that branch is merged.
 PENDING_INCLUDES: set[tuple[str, str]] = {
@@ -96,8 +98,7 @@ def test_include_tasks_only_when_conditional_on_runtime_data(role: Path) -> None
             continue
         when = task.get("when")
         conditions = " ".join(when if isinstance(when, list) else [str(when)]) if when is not None else ""
-        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", conditions)) - {"and", "or", "not", "in", "is", "bool",
-                                                                           "true", "false", "length", "int"}
+        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", conditions)) - JINJA_WORDS
         if not names or names <= inputs:
             bad.append(f"{_rel(path)}: {task.get('name')} ({target}, when: {when})")
     assert not bad, "use import_tasks (include_tasks only for files conditional on runtime data): " + "; ".join(bad)
