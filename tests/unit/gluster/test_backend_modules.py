@@ -87,6 +87,13 @@ def test_wait_peers_until_connected() -> None:
 
 
 # ---------------------------------------------------------------- modules
+def fake_resolve(host: str) -> set:
+    """The test bed's names: node1..node9 resolve (as aardvark-dns answers them), anything else does not."""
+    if host == "localhost":
+        return {"127.0.0.1"}
+    return {f"10.89.0.{host[4:]}"} if host[:4] == "node" and host[4:].isdigit() else set()
+
+
 def run(main: Any, args: dict, capsys: Any, monkeypatch: Any, answers: dict) -> tuple:
     fake = FakeGluster(answers)
     # Run as on a node: once any test imports controller code (a filter, a lookup), module_utils would send
@@ -94,8 +101,8 @@ def run(main: Any, args: dict, capsys: Any, monkeypatch: Any, answers: dict) -> 
     monkeypatch.setattr(module_utils_internal, "is_controller", False)
     monkeypatch.setattr(AnsibleModule, "run_command", lambda self, argv, check_rc=False: fake(argv))
     monkeypatch.setattr(backend, "is_local", lambda host: host in ("node1", "localhost"))
-    monkeypatch.setattr(gluster_peer, "is_local", lambda host: host in ("node1", "localhost"))
-    monkeypatch.setattr(gluster_volume, "root_bricks", lambda bricks: [])
+    monkeypatch.setattr(backend, "resolve", fake_resolve)
+    monkeypatch.setattr(backend, "root_bricks", lambda bricks: [])
     capsys.readouterr()
     with patch_module_args(args), pytest.raises(SystemExit):
         main()
