@@ -40,8 +40,8 @@ def test_remove_brick_waits_for_completion_then_commits() -> None:
     steps = [{"args": REMOVE.split() + ["start"], "wait": "remove-brick", "ok": []},
              {"args": REMOVE.split() + ["commit"], "wait": None, "ok": []}]
     done = gl.apply(steps, timeout=60)
-    assert fake.calls == [REMOVE + " start", REMOVE + " status", REMOVE + " status", REMOVE + " commit"] or \
-        fake.calls == [REMOVE + " start", REMOVE + " status", REMOVE + " commit"]
+    # status answers "in progress" first, then "completed": one more poll, and commit only after it
+    assert fake.calls == [REMOVE + " start", REMOVE + " status", REMOVE + " status", REMOVE + " commit"]
     assert done[0]["task"]["status"] == "completed" and len(gl.applied) == 2
 
 
