@@ -50,15 +50,15 @@ def _check_hosts_and_root(bricks: list, ctx: dict, force: bool) -> None:
     unresolved = sorted(hosts & set(ctx.get("unresolved_hosts") or []))
     if unresolved:
         raise refuse("bricks", f"host(s) {unresolved} do not resolve, so they are not in the trusted storage pool "
-                               "either; fix the name (DNS or /etc/hosts on every server) or give the address")
+                     "either; fix the name (DNS or /etc/hosts on every server) or give the address")
     missing = sorted(hosts & set(ctx.get("missing_hosts") or []))
     if missing:
         raise refuse("bricks", f"host(s) {missing} are not in the trusted storage pool; probe them first "
-                               "(fedmesh.cluster.gluster_peer) or name them as the pool knows them")
+                     "(fedmesh.cluster.gluster_peer) or name them as the pool knows them")
     on_root = [b for b in bricks if b in (ctx.get("root_bricks") or [])]
     if on_root and not force:
         raise refuse("bricks", f"{on_root} are on the root filesystem; put bricks on a dedicated filesystem "
-                               "(or force: true to accept it)")
+                     "(or force: true to accept it)")
 
 
 def _check_options(options: dict, ctx: dict, current: Optional[dict], warnings: List[str]) -> None:
@@ -83,7 +83,7 @@ def _check_options(options: dict, ctx: dict, current: Optional[dict], warnings: 
         hints = {k: difflib.get_close_matches(k, sorted(known), n=2) for k in unknown}
         text = "; ".join(f"{k!r}" + (f" (did you mean {', '.join(v)}?)" if v else "") for k, v in hints.items())
         raise refuse("options", f"gluster has no option {text}; use the full name as "
-                        "`gluster volume get VOLUME all` lists it (custom keys start with 'user.')")
+                     "`gluster volume get VOLUME all` lists it (custom keys start with 'user.')")
 
 
 # ---------------------------------------------------------------- snapshots for the diff
@@ -213,7 +213,7 @@ def _plan_bricks(desired: dict, current: dict, ctx: dict, steps: List[dict], war
             raise refuse("replica", f"volume {name!r} is dispersed; a dispersed volume has no replica count")
         if desired.get("disperse") not in (None, current["disperse"]):
             raise refuse("disperse", f"gluster cannot change the disperse count of {name!r} "
-                            f"({current['disperse']}); create a new volume and copy the data")
+                         f"({current['disperse']}); create a new volume and copy the data")
     elif desired.get("disperse") is not None:
         raise refuse("disperse", f"volume {name!r} is {current['type']}; gluster cannot convert it to dispersed")
     cur_r = current.get("replica", 1) if not current.get("disperse") else 1
@@ -225,13 +225,13 @@ def _plan_bricks(desired: dict, current: dict, ctx: dict, steps: List[dict], war
     dropping_arbiter = cur_r == 3 and new_r == 2 and want_arbiter == 0
     if want_arbiter != current.get("arbiter", 0) and not (adding_arbiter or dropping_arbiter):
         raise refuse("arbiter", f"volume {name!r} has arbiter {current.get('arbiter', 0)}; an arbiter is only added "
-                        "while growing replica 2 to 3 (replica: 3, arbiter: 1) or dropped with it (replica: 2)")
+                     "while growing replica 2 to 3 (replica: 3, arbiter: 1) or dropped with it (replica: 2)")
     size = current.get("disperse") or cur_r
     if not added and not removed:
         return {}
     if added and removed and new_r == cur_r:
         raise refuse("bricks", f"adding {added} and removing {removed} in one run is a brick replacement; "
-                        "add the new bricks in one run and remove the old ones in the next")
+                     "add the new bricks in one run and remove the old ones in the next")
     _check_hosts_and_root(added, ctx, force)
     sets = chunks(have, size)
     disperse = bool(current.get("disperse"))
@@ -272,7 +272,7 @@ def _plan_replica_up(name: str, want: list, have: list, sets: List[list], cur_r:
         idx = next(i for i, s in enumerate(sets) if old[0] in s)
         if sorted(old) != sorted(sets[idx]) or len(new) != new_r - cur_r:
             raise refuse("bricks", f"for replica {new_r} list each existing set {sets[idx]} followed by its "
-                            f"{new_r - cur_r} new brick(s), in the existing order; got {members}")
+                         f"{new_r - cur_r} new brick(s), in the existing order; got {members}")
         per_set[idx] = new
     if len(per_set) != len(sets):
         raise refuse("bricks", f"every existing replica set must get {new_r - cur_r} new brick(s) for replica {new_r}")
@@ -296,17 +296,17 @@ def _plan_replica_down(name: str, want: list, sets: List[list], cur_r: int, new_
         kept = [b for b in members if b in want]
         if not kept:
             raise refuse("bricks", f"removing all of {members} would delete the last copy of their data; "
-                            f"keep {new_r} brick(s) of every replica set")
+                         f"keep {new_r} brick(s) of every replica set")
         if len(kept) != new_r:
             raise refuse("bricks", f"replica {new_r} keeps {new_r} brick(s) of each set; set {members} "
-                            f"would keep {kept}")
+                         f"would keep {kept}")
     offline = sorted(b for b in want if b in (ctx.get("offline_bricks") or []))
     pending = ctx.get("heal_pending") or 0
     if (offline or pending) and not force:
         why = [f"bricks {offline} are offline"] if offline else []
         why += [f"{pending} entries await heal"] if pending else []
         raise refuse("bricks", f"lowering replica while {' and '.join(why)} could remove the last good copy; "
-                        "bring the bricks back and wait for heal info to reach 0 (or force: true)")
+                     "bring the bricks back and wait for heal info to reach 0 (or force: true)")
     steps.append(step("volume", "remove-brick", name, "replica", str(new_r), *removed, "force"))
 
 
@@ -315,13 +315,13 @@ def _plan_shrink(name: str, removed: list, sets: List[list], force: bool, starte
         gone = [b for b in members if b in removed]
         if gone and len(gone) != len(members):
             raise refuse("bricks", f"removing {gone} from set {members} without lowering replica would leave it "
-                            "short; remove whole sets (their data migrates first) or lower replica")
+                         "short; remove whole sets (their data migrates first) or lower replica")
     if all(all(b in removed for b in members) for members in sets):
         raise refuse("bricks", f"removing every brick of {name!r} removes its data; use state: absent to delete it")
     if not started:
         if not force:
             raise refuse("bricks", f"volume {name!r} is stopped, so the data on {removed} cannot migrate; start it "
-                            "(status: started) or force: true to drop that data")
+                         "(status: started) or force: true to drop that data")
         steps.append(step("volume", "remove-brick", name, *removed, "force"))
         return
     steps.append(step("volume", "remove-brick", name, *removed, "start", wait="remove-brick"))

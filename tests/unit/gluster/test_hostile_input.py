@@ -60,33 +60,32 @@ def test_force_with_bricks_that_do_not_fill_the_sets_is_refused_before_gluster(l
 
 
 # ---------------------------------------------------------------- a create that fails half-way
-def _marking_create(tmp_path: Path, name: str, answer: str) -> FakeGluster:
+class MarkingCreate(FakeGluster):
     """A gluster whose create marks this node's brick directories (as glusterd's staging does), then fails."""
-    fake = FakeGluster({**READ, **OPTS, f"volume info {name}": "volume_info_missing.xml"})
-    served = fake.__call__
 
-    def call(argv: list) -> tuple:
-        if argv[3:5] == ["volume", "create"]:
-            fake.calls.append(" ".join(argv[3:]))
-            for brick in argv:
-                if brick.startswith("node1:"):
-                    path = brick.split(":", 1)[1]
-                    os.makedirs(path, exist_ok=True)
-                    os.setxattr(path, MARK, b"\x01" * 16)
-                    os.mkdir(os.path.join(path, ".glusterfs"))
-            return 0, fixture(answer), ""
-        return served(argv)
+    def __init__(self, name: str, answer: str) -> None:
+        super().__init__({**READ, **OPTS, f"volume info {name}": "volume_info_missing.xml"})
+        self.answer = answer
 
-    fake.__call__ = call  # type: ignore[method-assign]
-    return fake
+    def __call__(self, argv: list) -> tuple:
+        if argv[3:5] != ["volume", "create"]:
+            return super().__call__(argv)
+        self.calls.append(" ".join(argv[3:]))
+        for brick in argv:
+            if brick.startswith("node1:"):
+                path = brick.split(":", 1)[1]
+                os.makedirs(path, exist_ok=True)
+                os.setxattr(path, MARK, b"\x01" * 16)
+                os.mkdir(os.path.join(path, ".glusterfs"))
+        return 0, fixture(self.answer), ""
 
 
 def test_failed_create_undoes_this_nodes_bricks_and_reports_the_others(tmp_path: Path, nodes: None) -> None:
     mine, kept = tmp_path / "new", tmp_path / "old"
     kept.mkdir()  # an existing empty directory: only the marks gluster adds go
     bricks = [f"node1:{mine}", "node2:/b/new", "node3:/b/new", f"node1:{kept}", "node2:/b/n2", "node3:/b/n2"]
-    fake = _marking_create(tmp_path, "new", "volume_create_bad_count.xml")
-    vb = VolumeBackend(params(replica=3, bricks=bricks, force=True), lambda argv: fake.__call__(argv))
+    fake = MarkingCreate("new", "volume_create_bad_count.xml")
+    vb = VolumeBackend(params(replica=3, bricks=bricks, force=True), fake)
     with pytest.raises(FedmeshError) as err:
         execute(vb, check_mode=False)
     exc = err.value
@@ -99,8 +98,7 @@ def test_failed_create_undoes_this_nodes_bricks_and_reports_the_others(tmp_path:
 
 def test_failed_create_on_this_nodes_bricks_only_is_undone_and_nothing_remains(tmp_path: Path, nodes: None) -> None:
     bricks = [f"node1:{tmp_path}/a", f"node1:{tmp_path}/b"]
-    fake = _marking_create(tmp_path, "new", "volume_create_bad_count.xml")
-    vb = VolumeBackend(params(bricks=bricks, force=True), lambda argv: fake.__call__(argv))
+    vb = VolumeBackend(params(bricks=bricks, force=True), MarkingCreate("new", "volume_create_bad_count.xml"))
     with pytest.raises(FedmeshError) as err:
         execute(vb, check_mode=False)
     assert err.value.changed is False and err.value.message.endswith("nothing was changed")

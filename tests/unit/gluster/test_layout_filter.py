@@ -36,8 +36,8 @@ def test_default_volume_on_a_server_and_on_a_plain_client() -> None:
     assert mine["local_bricks"] == ["/srv/glusterfs/fl"]
     client = run(vols, host="node4")
     assert client["mounts"][0]["server"] == "node1" and client["local_bricks"] == []
-    assert run(vols, host="node2")["mounts"][0] == {**mine["mounts"][0], "server": "node2",
-                                                      "backups": ["node1", "node3"]}
+    other = {**mine["mounts"][0], "server": "node2", "backups": ["node1", "node3"]}
+    assert run(vols, host="node2")["mounts"][0] == other
 
 
 def test_peer_address_order_fact_then_peer_address_then_mesh_address_then_name() -> None:
