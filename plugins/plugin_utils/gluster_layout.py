@@ -42,12 +42,32 @@ def mount_unit(path: str) -> str:
     return systemd_escape_path(path) + ".mount"
 
 
-def _check_volume(vol: Any, servers: list[str], server_group: str) -> str:
-    """Check one entry; return its label for messages (``fedmesh_glusterfs_volumes[name=X]``)."""
+COUNTS = ("replica", "arbiter", "disperse", "redundancy")
+
+
+def _whole_numbers(vol: dict, label: str) -> dict:
+    """The volume with its counts as ints (inventories may give "3"); a count that is no number is refused."""
+    out = dict(vol)
+    for key in COUNTS:
+        value = vol.get(key)
+        if value is None:
+            continue
+        try:
+            if isinstance(value, bool) or str(value).strip() != str(int(str(value).strip())):
+                raise ValueError(value)
+            out[key] = int(str(value).strip())
+        except ValueError:
+            raise PlanError(f"{value!r} is not a whole number", field=f"{label}.{key}", fix="e.g. 3") from None
+    return out
+
+
+def _check_volume(vol: Any, servers: list[str], server_group: str) -> tuple[str, dict]:
+    """Check one entry; return its label for messages (``fedmesh_glusterfs_volumes[name=X]``) and the entry."""
     if not isinstance(vol, dict) or "name" not in vol:
         raise PlanError(f"{vol!r} is not a volume", field=f"{VAR}[]", fix="give a dict with at least a name")
     check_name(vol["name"], field=f"{VAR}[].name")
     label = f"{VAR}[name={vol['name']}]"
+    vol = _whole_numbers(vol, label)
     state = vol.get("state", "present")
     if state not in STATES:
         raise PlanError(f"{state!r} is not present or absent", field=f"{label}.state", fix="use present or absent")
@@ -62,7 +82,7 @@ def _check_volume(vol: Any, servers: list[str], server_group: str) -> str:
                                         and not {".", ".."} & set(mount_point.split("/"))):
         raise PlanError(f"{mount_point!r} is not an absolute path of letters, digits and _ . -",
                         field=f"{label}.mount_point", fix="e.g. /mnt/glusterfs/models")
-    return label
+    return label, vol
 
 
 def _bricks(vol: dict, servers: list[str], addresses: dict[str, str], brick_root: str) -> list[str]:
@@ -116,7 +136,7 @@ def plan_layout(volumes: list[Any], servers: list[str], addresses: dict[str, str
     planned: list[dict[str, Any]] = []
     for vol in volumes:
         try:
-            label = _check_volume(vol, servers, server_group)
+            label, vol = _check_volume(vol, servers, server_group)
             bricks = _bricks(vol, servers, addresses, brick_root) if servers or vol.get("bricks") else []
             field = f"{label}.bricks" if vol.get("bricks") else f"{label}.hosts"
             check_bricks(bricks, field=field)

@@ -78,12 +78,19 @@ def test_explicit_bricks_hosts_and_absent_volumes() -> None:
     ([{"name": "fl", "mount_point": "/mnt/a b"}], f"{V}[name=fl].mount_point:"),
     ([{"name": "fl", "state": "gone"}], f"{V}[name=fl].state: 'gone' is not present or absent"),
     (["fl"], f"{V}[]: 'fl' is not a volume"),
+    ([{"name": "fl", "replica": "three"}], f"{V}[name=fl].replica: 'three' is not a whole number"),
+    ([{"name": "fl", "replica": "2"}], f"{V}[name=fl].hosts: 3 bricks cannot be split into replica sets of 2"),
 ])
 def test_bad_definitions_name_the_variable_and_compute_nothing(volumes: list, message: str) -> None:
     out = run(volumes)
     assert len(out["errors"]) == 1 and out["errors"][0].startswith(message), out["errors"]
     assert out["errors"][0].endswith("nothing was changed")
     assert out["volumes"] == out["mounts"] == out["local_bricks"] == []
+
+
+def test_counts_given_as_text_are_numbers() -> None:
+    out = run([{"name": "fl", "replica": "3", "arbiter": "1"}])
+    assert out["errors"] == [] and (out["volumes"][0]["replica"], out["volumes"][0]["arbiter"]) == (3, 1)
 
 
 def test_every_bad_volume_is_reported_and_an_empty_server_group_too() -> None:
