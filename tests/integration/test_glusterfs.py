@@ -152,6 +152,20 @@ def test_a_peer_that_does_not_resolve_is_refused(tb: Testbed) -> None:
     assert parse.parse_peers(gluster(tb, "pool list")) == before
 
 
+@pytest.mark.parametrize("volumes, needle", [
+    ([{"name": "fl", "replica": 2}], "fedmesh_glusterfs_volumes[name=fl].hosts: 3 bricks cannot be split into "
+                                     "replica sets of 2"),
+    ([{"name": "fl", "replica": 3, "hosts": ["node1", "node2", "node9"]}],
+     "fedmesh_glusterfs_volumes[name=fl].hosts: ['node9'] are not in group 'storage'"),
+])
+def test_role_refuses_bad_volumes_before_changing_anything(tb: Testbed, volumes: list, needle: str) -> None:
+    before = tb.exec("node1", "gluster --mode=script --xml volume info").stdout
+    res = play(tb, "gluster_role.yml", extra_vars={"fedmesh_glusterfs_volumes": volumes})
+    out = flat(res.output)
+    assert res.rc != 0 and needle in out and "nothing was changed" in out, out[-3000:]
+    assert res.changed() == 0 and tb.exec("node1", "gluster --mode=script --xml volume info").stdout == before
+
+
 def test_role_mounts_and_writes_survive_a_storage_node_down(tb: Testbed) -> None:
     play(tb, "gluster_role.yml").assert_ok()
     assert play(tb, "gluster_role.yml", check=True).assert_ok().changed() == 0
