@@ -16,20 +16,14 @@ description:
   - With O(wait=true) it then waits, at most O(timeout) seconds, until every listed peer is
     C(Peer in Cluster (Connected)).
   - Check mode reports the commands it would run (RV(commands)); on a node where glusterd is not installed or
-    not running yet it reports every listed peer as to be probed.
+    not running yet it reports every listed peer as to be probed. Diff mode shows the pool's peers before and after.
+  - With O(state=present), a listed name that does not resolve on this node is refused before anything runs
+    (gluster would only say "Transport endpoint is not connected").
 author:
   - fedmesh.cluster contributors (@fedmesh)
 extends_documentation_fragment:
   - fedmesh.cluster.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-    details:
-      - Before and after lists of the pool's peers.
-  idempotent:
-    support: full
+  - fedmesh.cluster.attributes.FULL_SUPPORT
 options:
   peers:
     description: Peers by name or address (for example the WireGuard mesh address). The local node may be listed.
@@ -105,65 +99,21 @@ peers:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.backend import Gluster, is_local, match_peers
-from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.parse import GlusterError
-from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.plan import plan_peers
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.peer import PeerBackend
 
-
-def _names(pool: list) -> list:
-    return sorted(p["hostname"] for p in pool if p["hostname"] != "localhost")
+ARGUMENT_SPEC = dict(
+    peers=dict(type="list", elements="str", required=True, aliases=["nodes"]),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    wait=dict(type="bool", default=True),
+    timeout=dict(type="int", default=120),
+)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "peers": {"type": "list", "elements": "str", "required": True, "aliases": ["nodes"]},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "wait": {"type": "bool", "default": True},
-            "timeout": {"type": "int", "default": 120},
-        },
-        supports_check_mode=True,
-    )
-    peers = [p.strip() for p in module.params["peers"]]
-    bad = [p for p in peers if not p or " " in p or "/" in p]
-    if bad:
-        module.fail_json(msg=f"peers: {bad} are not host names or addresses")
-    if module.params["timeout"] < 0:
-        module.fail_json(msg=f"timeout: {module.params['timeout']} must be 0 or more seconds")
-    state = module.params["state"]
-    gluster = Gluster(lambda argv: module.run_command(argv, check_rc=False))
-    others = [p for p in peers if not is_local(p)]
-    try:
-        unreachable = gluster.reachable()
-        if unreachable:
-            if not module.check_mode:
-                module.fail_json(msg=f"glusterd is not reachable on this node ({unreachable}); install and start "
-                                     "glusterd first (role fedmesh.cluster.glusterfs)")
-            module.warn(f"glusterd is not reachable ({unreachable}); check mode assumes an empty pool")
-            pool: list = []
-        else:
-            pool = gluster.pool()
-    except GlusterError as exc:
-        module.fail_json(msg=f"reading the pool failed: {exc.message}")
-    missing = [p for p in others if not match_peers(p, pool)]
-    present = [match_peers(p, pool)[0]["hostname"] for p in others if match_peers(p, pool)]
-    plan = plan_peers(state, missing, present)
-    after = (_names(pool) + missing) if state == "present" else [n for n in _names(pool) if n not in present]
-    result = {"changed": bool(plan["steps"]), "commands": plan["commands"], "peers": pool}
-    if module._diff:
-        result["diff"] = {"before": {"peers": _names(pool)}, "after": {"peers": sorted(after)}}
-    if module.check_mode:
-        module.exit_json(**result)
-    try:
-        gluster.apply(plan["steps"], module.params["timeout"])
-        if state == "present" and module.params["wait"] and others:
-            result["peers"] = gluster.wait_peers(others, module.params["timeout"])
-        else:
-            result["peers"] = gluster.pool()
-    except GlusterError as exc:
-        result.update(changed=bool(gluster.applied), ran=gluster.applied)
-        module.fail_json(msg=f"{exc.command + ': ' if exc.command else ''}{exc.message}", **result)
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, PeerBackend(module.params, module_runner(module), check_mode=module.check_mode))
 
 
 if __name__ == "__main__":

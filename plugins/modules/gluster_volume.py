@@ -19,26 +19,26 @@ description:
     C(remove-brick commit). Raising the replica count runs C(heal full) so the new bricks get the data.
     Every wait is bounded by O(timeout); on timeout nothing is committed.
   - Refuses unsafe requests before running anything, with a message that names the field and the fix, unless
-    O(force=true) - bricks on the root filesystem, a brick count the set size does not divide, two bricks of a
-    set on one host, lowering the replica count while bricks are offline or heals are pending. Some requests are
-    refused even with O(force) - removing every brick of a replica set (its last copy), unknown option names,
-    bricks on hosts outside the trusted pool, changing the disperse count.
+    O(force=true) - bricks on the root filesystem, two bricks of a set on one host, lowering the replica count
+    while bricks are offline or heals are pending. Some requests are
+    refused even with O(force) - a brick count the set size does not divide, removing every brick of a replica
+    set (its last copy), unknown option names, bricks on hosts outside the trusted pool or that do not resolve,
+    changing the disperse count.
   - Check mode reports the gluster commands it would run (RV(commands)) and changes nothing; on a node where
     glusterd is not installed or not running yet it assumes the volume does not exist.
+  - Diff mode shows before and after of the volume type, replica, arbiter and disperse counts, bricks, status
+    and the options named in O(options).
+  - Brick hosts that do not resolve are refused before anything runs (gluster would only say "Transport
+    endpoint is not connected"). A brick count that does not fill whole replica or dispersed sets is refused
+    even with O(force) (gluster cannot build such a volume and fails half-way).
+  - When C(volume create) fails, what gluster left on this node's brick directories (the directory it made,
+    its C(trusted.glusterfs.volume-id) mark) is removed; when bricks of other hosts may carry the mark, the
+    task reports C(changed) and says how to clean them.
 author:
   - fedmesh.cluster contributors (@fedmesh)
 extends_documentation_fragment:
   - fedmesh.cluster.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-    details:
-      - Before and after of the volume type, replica, arbiter and disperse counts, bricks, status and the
-        options named in O(options).
-  idempotent:
-    support: full
+  - fedmesh.cluster.attributes.FULL_SUPPORT
 options:
   name:
     description: Volume name.
@@ -175,82 +175,30 @@ tasks:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.backend import Gluster, missing_hosts, root_bricks
-from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.parse import GlusterError
-from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.plan import PlanError, plan_volume, snapshot
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.volume import VolumeBackend
 
-ARGS = {
-    "name": {"type": "str", "required": True, "aliases": ["volume"]},
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "status": {"type": "str", "choices": ["started", "stopped"], "default": "started"},
-    "bricks": {"type": "list", "elements": "str", "default": []},
-    "replica": {"type": "int"},
-    "arbiter": {"type": "int", "choices": [0, 1]},
-    "disperse": {"type": "int"},
-    "redundancy": {"type": "int"},
-    "options": {"type": "dict", "default": {}},
-    "force": {"type": "bool", "default": False},
-    "rebalance": {"type": "bool", "default": True},
-    "timeout": {"type": "int", "default": 600},
-}
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True, aliases=["volume"]),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    status=dict(type="str", choices=["started", "stopped"], default="started"),
+    bricks=dict(type="list", elements="str", default=[]),
+    replica=dict(type="int"),
+    arbiter=dict(type="int", choices=[0, 1]),
+    disperse=dict(type="int"),
+    redundancy=dict(type="int"),
+    options=dict(type="dict", default={}),
+    force=dict(type="bool", default=False),
+    rebalance=dict(type="bool", default=True),
+    timeout=dict(type="int", default=600),
+)
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGS, supports_check_mode=True,
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            mutually_exclusive=[["replica", "disperse"]])
-    desired = dict(module.params)
-    gluster = Gluster(lambda argv: module.run_command(argv, check_rc=False))
-    current, ctx, warnings = None, {}, []
-    try:
-        unreachable = gluster.reachable()
-        if unreachable:
-            if not module.check_mode:
-                module.fail_json(msg=f"glusterd is not reachable on this node ({unreachable}); install and start "
-                                     "glusterd first (role fedmesh.cluster.glusterfs)")
-            warnings.append(f"glusterd is not reachable ({unreachable}); check mode assumes volume "
-                            f"{desired['name']!r} does not exist yet")
-        else:
-            current = gluster.volume(desired["name"])
-            if desired["state"] == "present":
-                ctx = _context(gluster, desired, current)
-        plan = plan_volume(desired, current, ctx)
-    except PlanError as exc:
-        module.fail_json(msg=str(exc), changed=False, commands=[])
-    except GlusterError as exc:
-        module.fail_json(msg=f"reading the volume failed: {exc.message}", command=exc.command, changed=False)
-    for warning in warnings + plan["warnings"]:
-        module.warn(warning)
-    result = {"changed": bool(plan["steps"]), "commands": plan["commands"], "volume": plan["diff"]["after"]}
-    if module._diff:
-        result["diff"] = plan["diff"]
-    if plan["steps"] and not module.check_mode:
-        try:
-            done = gluster.apply(plan["steps"], desired["timeout"])
-        except GlusterError as exc:
-            result.update(changed=bool(gluster.applied), ran=gluster.applied)
-            module.fail_json(msg=f"`{exc.command}` failed: {exc.message}", **result)
-        result["tasks"] = [d["task"] for d in done if "task" in d]
-        final = gluster.volume(desired["name"])
-        result["volume"] = snapshot(final, sorted(desired["options"] or {}))
-    module.exit_json(**result)
-
-
-def _context(gluster: Gluster, desired: dict, current: object) -> dict:
-    ctx: dict = {}
-    bricks = desired["bricks"] or []
-    if bricks:
-        ctx["missing_hosts"] = missing_hosts(bricks, gluster.pool())
-        new = [b for b in bricks if not current or b not in current["bricks"]]
-        ctx["root_bricks"] = root_bricks(new)
-    if desired["options"]:
-        ctx["known_options"], ctx["options_complete"] = gluster.known_options(ask_volume=current is None)
-    if current and desired["replica"] is not None and desired["replica"] < current["replica"]:
-        status = gluster.status(desired["name"])
-        ctx["offline_bricks"] = [b for b in current["bricks"]
-                                 if not status.get("bricks", {}).get(b, {}).get("online", False)]
-        heal = gluster.heal(desired["name"])
-        ctx["heal_pending"] = heal["pending"] if heal else 0
-    return ctx
+    run_module(module, VolumeBackend(module.params, module_runner(module), check_mode=module.check_mode))
 
 
 if __name__ == "__main__":

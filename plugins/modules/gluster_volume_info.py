@@ -17,7 +17,7 @@ author:
   - fedmesh.cluster contributors (@fedmesh)
 extends_documentation_fragment:
   - fedmesh.cluster.attributes
-  - fedmesh.cluster.attributes.info_module
+  - fedmesh.cluster.attributes.INFO_MODULE
 options:
   name:
     description: Only this volume. Default is every volume.
@@ -116,45 +116,19 @@ peers:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.backend import Gluster
-from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.parse import GlusterError, split_brick
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.gluster.info import InfoBackend
 
-
-def describe(gluster: Gluster, vol: dict, heal: bool) -> dict:
-    started = vol["status"] == "started"
-    status = gluster.status(vol["name"]) if started else {}
-    bricks = []
-    for name in vol["bricks"]:
-        host, path = split_brick(name)
-        live = status.get("bricks", {}).get(name)
-        bricks.append({"name": name, "host": host, "path": path, "arbiter": name in vol["arbiter_bricks"],
-                       "online": (live["online"] if live else False) if started else None,
-                       "port": live["port"] if live else None, "pid": live["pid"] if live else None})
-    redundant = vol["replica"] > 1 or vol["disperse"] > 0
-    info = {k: vol[k] for k in ("id", "type", "status", "replica", "arbiter", "disperse", "redundancy",
-                                "brick_count", "dist_count", "options")}
-    info.update(bricks=bricks, tasks=status.get("tasks", []),
-                heal=gluster.heal(vol["name"]) if heal and started and redundant else None)
-    return info
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", aliases=["volume"]),
+    heal=dict(type="bool", default=True),
+)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={"name": {"type": "str", "aliases": ["volume"]},
-                       "heal": {"type": "bool", "default": True}},
-        supports_check_mode=True,
-    )
-    gluster = Gluster(lambda argv: module.run_command(argv, check_rc=False))
-    reason = gluster.reachable()
-    if reason:
-        module.exit_json(changed=False, available=False, reason=reason, volumes={}, peers=[])
-    try:
-        volumes = gluster.volumes(module.params["name"])
-        result = {name: describe(gluster, vol, module.params["heal"]) for name, vol in sorted(volumes.items())}
-        peers = gluster.pool()
-    except GlusterError as exc:
-        module.fail_json(msg=f"{exc.command}: {exc.message}")
-    module.exit_json(changed=False, available=True, volumes=result, peers=peers)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, InfoBackend(module.params, module_runner(module)))
 
 
 if __name__ == "__main__":

@@ -45,11 +45,29 @@ def volume_play(tb: Testbed, **kwargs: object):
     return play(tb, "gluster_volume.yml", check=check, diff=diff, extra_vars={f"gv_{k}": v for k, v in kwargs.items()})
 
 
-def test_pool_forms_and_converges_from_fresh_nodes(tb: Testbed) -> None:
+def peer_play(tb: Testbed, out: Path, check: bool = False, **extra: object) -> dict:
+    play(tb, "gluster_peer.yml", check=check, diff=True, extra_vars={"gp_peers": NODES, "gp_out": str(out), **extra}
+         ).assert_ok()
+    return json.loads(out.read_text())
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_pool_forms_and_converges_from_fresh_nodes(tb: Testbed, tmp_path: Path) -> None:
     for node in NODES:  # gluster creates a brick's last directory only, like on a real data filesystem
         tb.exec(node, "mkdir -p /bricks")
-    first_check, run, _second_check, _rerun = converge_cycle(tb, "gluster_peer.yml", extra_vars={"gp_peers": NODES})
-    assert first_check.changed() >= 1 and "gluster peer probe node2" in run.output or run.changed() >= 1
+    probes = ["gluster peer probe node2", "gluster peer probe node3"]
+    # The check-mode report and the real run's report are asserted each on its own.
+    planned = peer_play(tb, tmp_path / "check.json", check=True)
+    assert planned["changed"] is True and planned["commands"] == probes, planned
+    status = tb.exec("node1", "gluster peer status", check=False)  # glusterd may not even run yet
+    assert status.returncode != 0 or "Number of Peers: 0" in status.stdout, status  # check mode probed nobody
+    done = peer_play(tb, tmp_path / "run.json")
+    assert done["changed"] is True and done["commands"] == probes, done
+    second_check, rerun = converge_cycle(tb, "gluster_peer.yml", extra_vars={"gp_peers": NODES})[2:]
+    assert second_check.changed() == 0 and rerun.changed() == 0
     for node in NODES:
         peers = parse.parse_peers(gluster(tb, "pool list", node))
         assert len(peers) == 3 and all(p["in_cluster"] for p in peers), peers
@@ -88,12 +106,64 @@ def test_option_change_shows_diff_and_applies(tb: Testbed) -> None:
     ({"name": "bad", "replica": 3, "bricks": [b + "bad" for b in GV0], "force": False}, "root filesystem"),
     ({"name": "gv0", "options": {"performance.cache-sise": "1MB"}}, "did you mean performance.cache-size"),
     ({"name": "bad", "replica": 3, "bricks": [*GV0[:2], "nosuchnode:/bricks/bad"]}, "not in the trusted storage pool"),
+    ({"name": "bad", "replica": 3, "bricks": [*GV0[:2], "nosuchnode:/bricks/bad"]},
+     "bricks: host(s) ['nosuchnode'] do not resolve"),
 ])
 def test_bad_input_names_the_field_and_changes_nothing(tb: Testbed, args: dict, needle: str) -> None:
     before = tb.exec("node1", "gluster --mode=script --xml volume info").stdout
     res = volume_play(tb, **args)
     assert res.rc != 0 and needle in res.output.replace("\n", " ").replace("  ", " "), res.output[-3000:]
     assert tb.exec("node1", "gluster --mode=script --xml volume info").stdout == before
+
+
+def test_force_with_bricks_that_do_not_fill_the_sets_changes_nothing(tb: Testbed) -> None:
+    """gluster 10.3 itself fails ("Failed to create volume files") after marking the brick directories."""
+    bricks = [*[f"{n}:/bricks/odd" for n in NODES], "node1:/bricks/odd2"]
+    res = volume_play(tb, name="odd", replica=3, bricks=bricks, force=True)
+    out = flat(res.output)
+    assert res.rc != 0 and "replica: 4 bricks cannot be split into replica sets of 3" in out, res.output[-3000:]
+    assert "changed: false" in out and "nothing was changed" in out
+    for node in NODES:  # no directory was made, so no trusted.glusterfs.volume-id is left to block a later create
+        assert tb.exec(node, "ls /bricks").stdout.split() in ([], ["gv0"]), node
+    assert "odd" not in volumes(tb)
+
+
+def test_failed_create_is_undone_on_this_node_and_reports_the_others(tb: Testbed) -> None:
+    # node3's brick path lies under a file: gluster marks node1's (and maybe node2's) brick while staging,
+    # then node3's staging fails.
+    tb.exec("node3", "touch /bricks-file")
+    bricks = ["node1:/bricks/half", "node2:/bricks/half", "node3:/bricks-file/half"]
+    res = volume_play(tb, name="half", replica=3, bricks=bricks, force=True)
+    out = flat(res.output)
+    assert res.rc != 0 and "bricks: `gluster --mode=script --xml volume create half" in out, res.output[-3000:]
+    assert "changed: true" in out and "setfattr -x trusted.glusterfs.volume-id" in out and "node2:/bricks/half" in out
+    assert tb.exec("node1", "ls /bricks").stdout.split() == ["gv0"]  # node1's brick directory is gone
+    assert "half" not in volumes(tb)
+    tb.exec("node2", "rm -rf /bricks/half")  # the cleanup the message asks for, on the other host
+    tb.exec("node3", "rm -f /bricks-file")
+
+
+def test_a_peer_that_does_not_resolve_is_refused(tb: Testbed) -> None:
+    before = parse.parse_peers(gluster(tb, "pool list"))
+    res = play(tb, "gluster_peer.yml", extra_vars={"gp_peers": [*NODES, "nosuch-peer"]})
+    out = flat(res.output)
+    assert res.rc != 0 and "peers: ['nosuch-peer'] do not resolve" in out and "nothing was changed" in out, out[-3000:]
+    assert "Transport endpoint" not in out
+    assert parse.parse_peers(gluster(tb, "pool list")) == before
+
+
+@pytest.mark.parametrize("volumes, needle", [
+    ([{"name": "fl", "replica": 2}], "fedmesh_glusterfs_volumes[name=fl].hosts: 3 bricks cannot be split into "
+                                     "replica sets of 2"),
+    ([{"name": "fl", "replica": 3, "hosts": ["node1", "node2", "node9"]}],
+     "fedmesh_glusterfs_volumes[name=fl].hosts: ['node9'] are not in group 'storage'"),
+])
+def test_role_refuses_bad_volumes_before_changing_anything(tb: Testbed, volumes: list, needle: str) -> None:
+    before = tb.exec("node1", "gluster --mode=script --xml volume info").stdout
+    res = play(tb, "gluster_role.yml", extra_vars={"fedmesh_glusterfs_volumes": volumes})
+    out = flat(res.output)
+    assert res.rc != 0 and needle in out and "nothing was changed" in out, out[-3000:]
+    assert res.changed() == 0 and tb.exec("node1", "gluster --mode=script --xml volume info").stdout == before
 
 
 def test_role_mounts_and_writes_survive_a_storage_node_down(tb: Testbed) -> None:

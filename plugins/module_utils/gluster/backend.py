@@ -103,7 +103,7 @@ class Gluster:
         try:
             self.cli(["peer", "status"])
         except GlusterError as exc:
-            return exc.message
+            return exc.problem
         return None
 
     # ---------------------------------------------------------------- reading state
@@ -245,6 +245,13 @@ def match_peers(host: str, pool: List[dict]) -> List[dict]:
         return []
     return [p for p in pool if p["hostname"] != "localhost"
             and any(addrs & resolve(h) for h in p["hostnames"])]
+
+
+def unresolved(hosts: Iterable[str], pool: Optional[List[dict]] = None) -> List[str]:
+    """Names that do not resolve (and that the pool does not know by that very name): gluster would only say
+    "Transport endpoint is not connected" for them."""
+    known = {n for p in pool or [] for n in p["hostnames"]}
+    return sorted({h for h in hosts if h not in known and h != socket.gethostname() and not resolve(h)})
 
 
 def missing_hosts(bricks: List[str], pool: List[dict]) -> List[str]:

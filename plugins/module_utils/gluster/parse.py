@@ -12,19 +12,23 @@ Every parser returns plain dicts/lists so results go straight into module output
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 
 BOOL_ON = frozenset(("on", "yes", "true", "enable", "enabled", "1"))
 BOOL_OFF = frozenset(("off", "no", "false", "disable", "disabled", "0"))
 DEFAULT_SUFFIX = " (DEFAULT)"
 
 
-class GlusterError(Exception):
-    """A gluster command that failed (opRet != 0, a non-zero exit, or output that is not XML)."""
+class GlusterError(FedmeshError):
+    """A gluster command that failed (opRet != 0, a non-zero exit, or output that is not XML).
 
-    def __init__(self, message: str, errno: int = 0, command: str = "") -> None:
-        super().__init__(message)
-        self.message = message
+    ``problem`` is gluster's own text; ``command`` the command line (no secrets: gluster takes none).
+    """
+
+    def __init__(self, message: str, errno: int = 0, command: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.errno = errno
         self.command = command
 

@@ -13,17 +13,18 @@ status until it completes, bounded) and ``ok`` (error texts that mean "already d
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Dict, List, Optional
 
-from .parse import normalise_value, split_brick
+from .layout import PlanError, check_count, check_sets, chunks, set_size, split_brick, validate, volume_type
+from .parse import normalise_value
 
-VOLUME_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-BRICK = re.compile(r"^[A-Za-z0-9_.:\[\]-]+:/\S*$")
+__all__ = ["PlanError", "command_text", "plan_peers", "plan_volume", "set_size", "snapshot", "status_args", "step"]
 
 
-class PlanError(ValueError):
-    """An unsafe or impossible request; the message names the field and the fix."""
+def refuse(field: str, text: str) -> PlanError:
+    """A refusal of ``field``: ``text`` is "<problem>; <fix>" (the message convention adds the rest)."""
+    problem, _sep, fix = text.partition("; ")
+    return PlanError(problem, field=field, fix=fix or None)
 
 
 def step(*args: str, wait: Optional[str] = None, ok: tuple = (), plain: bool = False) -> dict:
@@ -43,78 +44,21 @@ def status_args(st: dict) -> List[str]:
     return st["args"][:-1] + ["status"]
 
 
-# ---------------------------------------------------------------- validation
-def validate(desired: dict) -> None:
-    """Argument checks that need no state; messages name the field and the fix."""
-    name = desired["name"]
-    if not VOLUME_NAME.match(name or ""):
-        raise PlanError(f"name: {name!r} is not a valid volume name (letters, digits, '_', '-', '.'; "
-                        "up to 64 characters, not starting with '-' or '.')")
-    bricks = desired.get("bricks") or []
-    bad = [b for b in bricks if not BRICK.match(b)]
-    if bad:
-        raise PlanError(f"bricks: {bad} are not HOST:/absolute/path (e.g. node1:/data/glusterfs/gv0)")
-    dups = sorted({b for b in bricks if bricks.count(b) > 1})
-    if dups:
-        raise PlanError(f"bricks: {dups} listed more than once")
-    replica, disperse = desired.get("replica"), desired.get("disperse")
-    arbiter, redundancy = desired.get("arbiter") or 0, desired.get("redundancy")
-    if replica is not None and disperse is not None:
-        raise PlanError("replica and disperse are mutually exclusive: a volume is replicated or dispersed")
-    if replica is not None and replica < 1:
-        raise PlanError(f"replica: {replica} must be 1 (distribute) or more (2 or 3 are usual)")
-    if arbiter not in (0, 1):
-        raise PlanError(f"arbiter: {arbiter} must be 0 or 1 (one arbiter brick per replica set)")
-    if arbiter and replica != 3:
-        raise PlanError(f"arbiter: 1 needs replica: 3 (two data bricks + one arbiter), got replica: {replica}")
-    if redundancy is not None and disperse is None:
-        raise PlanError("redundancy needs disperse (the number of bricks per dispersed set)")
-    if disperse is not None:
-        if disperse < 3:
-            raise PlanError(f"disperse: {disperse} must be at least 3")
-        if redundancy is not None and not 0 < redundancy * 2 < disperse:
-            raise PlanError(f"redundancy: {redundancy} must be more than 0 and less than half of disperse ({disperse})")
-
-
-def set_size(vol: dict) -> int:
-    return vol.get("disperse") or vol.get("replica") or 1
-
-
-def volume_type(size: int, count: int, disperse: bool) -> str:
-    if disperse:
-        return "disperse" if count == size else "distributed-disperse"
-    if size > 1:
-        return "replicate" if count == size else "distributed-replicate"
-    return "distribute"
-
-
-def chunks(items: list, size: int) -> List[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def _check_layout(field: str, bricks: list, size: int, force: bool, what: str) -> None:
-    if bricks and len(bricks) % size and not force:
-        raise PlanError(f"{field}: {len(bricks)} bricks cannot be split into {what} sets of {size}; give a "
-                        f"multiple of {size} bricks (or force: true to let gluster decide)")
-
-
-def _check_sets(sets: List[list], force: bool) -> None:
-    for members in sets:
-        hosts = [split_brick(b)[0] for b in members]
-        if len(set(hosts)) < len(hosts) and not force:
-            raise PlanError(f"bricks: the set {members} has two bricks on one host, so losing that host loses "
-                            "more than one copy; spread each set over different hosts (or force: true)")
-
-
+# ---------------------------------------------------------------- checks that need the node's state
 def _check_hosts_and_root(bricks: list, ctx: dict, force: bool) -> None:
-    missing = sorted({split_brick(b)[0] for b in bricks} & set(ctx.get("missing_hosts") or []))
+    hosts = {split_brick(b)[0] for b in bricks}
+    unresolved = sorted(hosts & set(ctx.get("unresolved_hosts") or []))
+    if unresolved:
+        raise refuse("bricks", f"host(s) {unresolved} do not resolve, so they are not in the trusted storage pool "
+                     "either; fix the name (DNS or /etc/hosts on every server) or give the address")
+    missing = sorted(hosts & set(ctx.get("missing_hosts") or []))
     if missing:
-        raise PlanError(f"bricks: host(s) {missing} are not in the trusted storage pool; probe them first "
-                        "(fedmesh.cluster.gluster_peer) or name them as the pool knows them")
+        raise refuse("bricks", f"host(s) {missing} are not in the trusted storage pool; probe them first "
+                     "(fedmesh.cluster.gluster_peer) or name them as the pool knows them")
     on_root = [b for b in bricks if b in (ctx.get("root_bricks") or [])]
     if on_root and not force:
-        raise PlanError(f"bricks: {on_root} are on the root filesystem; put bricks on a dedicated filesystem "
-                        "(or force: true to accept it)")
+        raise refuse("bricks", f"{on_root} are on the root filesystem; put bricks on a dedicated filesystem "
+                     "(or force: true to accept it)")
 
 
 def _check_options(options: dict, ctx: dict, current: Optional[dict], warnings: List[str]) -> None:
@@ -138,8 +82,8 @@ def _check_options(options: dict, ctx: dict, current: Optional[dict], warnings: 
     if unknown:
         hints = {k: difflib.get_close_matches(k, sorted(known), n=2) for k in unknown}
         text = "; ".join(f"{k!r}" + (f" (did you mean {', '.join(v)}?)" if v else "") for k, v in hints.items())
-        raise PlanError(f"options: gluster has no option {text}; use the full name as "
-                        "`gluster volume get VOLUME all` lists it (custom keys start with 'user.')")
+        raise refuse("options", f"gluster has no option {text}; use the full name as "
+                     "`gluster volume get VOLUME all` lists it (custom keys start with 'user.')")
 
 
 # ---------------------------------------------------------------- snapshots for the diff
@@ -201,21 +145,21 @@ def _result(steps: List[dict], before: dict, after: dict, warnings: List[str]) -
 def _plan_create(desired: dict, options: dict, ctx: dict, steps: List[dict]) -> dict:
     name, force, bricks = desired["name"], bool(desired.get("force")), list(desired.get("bricks") or [])
     if not bricks:
-        raise PlanError(f"bricks: volume {name!r} does not exist; give its bricks (HOST:/path) to create it")
+        raise refuse("bricks", f"volume {name!r} does not exist; give its bricks (HOST:/path) to create it")
     replica, disperse = desired.get("replica") or 1, desired.get("disperse")
     layout: List[str] = []
     if disperse:
-        _check_layout("bricks", bricks, disperse, force, "dispersed")
+        check_count("bricks", len(bricks), disperse, "dispersed")
         layout = ["disperse", str(disperse)]
         if desired.get("redundancy"):
             layout += ["redundancy", str(desired["redundancy"])]
         size = disperse
     else:
-        _check_layout("replica", bricks, replica, force, "replica")
+        check_count("replica", len(bricks), replica, "replica")
         if replica > 1:
             layout = ["replica", str(replica)] + (["arbiter", "1"] if desired.get("arbiter") else [])
         size = replica
-    _check_sets(chunks(bricks, size), force)
+    check_sets(chunks(bricks, size), force)
     _check_hosts_and_root(bricks, ctx, force)
     steps.append(step("volume", "create", name, *layout, *bricks, *(["force"] if force else [])))
     for key in sorted(options):
@@ -266,12 +210,12 @@ def _plan_bricks(desired: dict, current: dict, ctx: dict, steps: List[dict], war
     removed = [b for b in have if b not in want]
     if current.get("disperse"):
         if desired.get("replica") is not None:
-            raise PlanError(f"replica: volume {name!r} is dispersed; a dispersed volume has no replica count")
+            raise refuse("replica", f"volume {name!r} is dispersed; a dispersed volume has no replica count")
         if desired.get("disperse") not in (None, current["disperse"]):
-            raise PlanError(f"disperse: gluster cannot change the disperse count of {name!r} "
-                            f"({current['disperse']}); create a new volume and copy the data")
+            raise refuse("disperse", f"gluster cannot change the disperse count of {name!r} "
+                         f"({current['disperse']}); create a new volume and copy the data")
     elif desired.get("disperse") is not None:
-        raise PlanError(f"disperse: volume {name!r} is {current['type']}; gluster cannot convert it to dispersed")
+        raise refuse("disperse", f"volume {name!r} is {current['type']}; gluster cannot convert it to dispersed")
     cur_r = current.get("replica", 1) if not current.get("disperse") else 1
     new_r = desired.get("replica") or cur_r
     want_arbiter = int(desired["arbiter"] if desired.get("arbiter") is not None else current.get("arbiter", 0))
@@ -280,14 +224,14 @@ def _plan_bricks(desired: dict, current: dict, ctx: dict, steps: List[dict], war
     adding_arbiter = cur_r == 2 and new_r == 3 and want_arbiter == 1
     dropping_arbiter = cur_r == 3 and new_r == 2 and want_arbiter == 0
     if want_arbiter != current.get("arbiter", 0) and not (adding_arbiter or dropping_arbiter):
-        raise PlanError(f"arbiter: volume {name!r} has arbiter {current.get('arbiter', 0)}; an arbiter is only added "
-                        "while growing replica 2 to 3 (replica: 3, arbiter: 1) or dropped with it (replica: 2)")
+        raise refuse("arbiter", f"volume {name!r} has arbiter {current.get('arbiter', 0)}; an arbiter is only added "
+                     "while growing replica 2 to 3 (replica: 3, arbiter: 1) or dropped with it (replica: 2)")
     size = current.get("disperse") or cur_r
     if not added and not removed:
         return {}
     if added and removed and new_r == cur_r:
-        raise PlanError(f"bricks: adding {added} and removing {removed} in one run is a brick replacement; "
-                        "add the new bricks in one run and remove the old ones in the next")
+        raise refuse("bricks", f"adding {added} and removing {removed} in one run is a brick replacement; "
+                     "add the new bricks in one run and remove the old ones in the next")
     _check_hosts_and_root(added, ctx, force)
     sets = chunks(have, size)
     disperse = bool(current.get("disperse"))
@@ -297,8 +241,8 @@ def _plan_bricks(desired: dict, current: dict, ctx: dict, steps: List[dict], war
         _plan_replica_down(name, want, sets, cur_r, new_r, force, added, removed, steps, ctx)
     else:
         if added:
-            _check_layout("bricks", added, size, force, "replica" if not disperse else "dispersed")
-            _check_sets(chunks(added, size), force)
+            check_count("bricks", len(added), size, "replica" if not disperse else "dispersed")
+            check_sets(chunks(added, size), force)
             steps.append(step("volume", "add-brick", name, *added, *(["force"] if force else [])))
         if removed:
             _plan_shrink(name, removed, sets, force, started, steps)
@@ -315,8 +259,8 @@ def _plan_bricks(desired: dict, current: dict, ctx: dict, steps: List[dict], war
 def _plan_replica_up(name: str, want: list, have: list, sets: List[list], cur_r: int, new_r: int,
                      arbiter: int, force: bool, removed: list, steps: List[dict], started: bool, ctx: dict) -> None:
     if removed:
-        raise PlanError(f"bricks: raising replica {cur_r} → {new_r} cannot also remove {removed}; do it in two runs")
-    _check_layout("replica", want, new_r, force, "replica")
+        raise refuse("bricks", f"raising replica {cur_r} → {new_r} cannot also remove {removed}; do it in two runs")
+    check_count("replica", len(want), new_r, "replica")
     per_set: Dict[int, list] = {}
     expansion: List[str] = []
     for members in chunks(want, new_r):
@@ -327,12 +271,12 @@ def _plan_replica_up(name: str, want: list, have: list, sets: List[list], cur_r:
             continue
         idx = next(i for i, s in enumerate(sets) if old[0] in s)
         if sorted(old) != sorted(sets[idx]) or len(new) != new_r - cur_r:
-            raise PlanError(f"bricks: for replica {new_r} list each existing set {sets[idx]} followed by its "
-                            f"{new_r - cur_r} new brick(s), in the existing order; got {members}")
+            raise refuse("bricks", f"for replica {new_r} list each existing set {sets[idx]} followed by its "
+                         f"{new_r - cur_r} new brick(s), in the existing order; got {members}")
         per_set[idx] = new
     if len(per_set) != len(sets):
-        raise PlanError(f"bricks: every existing replica set must get {new_r - cur_r} new brick(s) for replica {new_r}")
-    _check_sets(chunks(want, new_r), force)
+        raise refuse("bricks", f"every existing replica set must get {new_r - cur_r} new brick(s) for replica {new_r}")
+    check_sets(chunks(want, new_r), force)
     grow = [b for i in range(len(sets)) for b in per_set[i]]
     steps.append(step("volume", "add-brick", name, "replica", str(new_r), *(["arbiter", "1"] if arbiter else []),
                       *grow, *(["force"] if force else [])))
@@ -347,22 +291,22 @@ def _plan_replica_up(name: str, want: list, have: list, sets: List[list], cur_r:
 def _plan_replica_down(name: str, want: list, sets: List[list], cur_r: int, new_r: int, force: bool,
                        added: list, removed: list, steps: List[dict], ctx: dict) -> None:
     if added:
-        raise PlanError(f"bricks: lowering replica {cur_r} → {new_r} cannot also add {added}; do it in two runs")
+        raise refuse("bricks", f"lowering replica {cur_r} → {new_r} cannot also add {added}; do it in two runs")
     for members in sets:
         kept = [b for b in members if b in want]
         if not kept:
-            raise PlanError(f"bricks: removing all of {members} would delete the last copy of their data; "
-                            f"keep {new_r} brick(s) of every replica set")
+            raise refuse("bricks", f"removing all of {members} would delete the last copy of their data; "
+                         f"keep {new_r} brick(s) of every replica set")
         if len(kept) != new_r:
-            raise PlanError(f"bricks: replica {new_r} keeps {new_r} brick(s) of each set; set {members} "
-                            f"would keep {kept}")
+            raise refuse("bricks", f"replica {new_r} keeps {new_r} brick(s) of each set; set {members} "
+                         f"would keep {kept}")
     offline = sorted(b for b in want if b in (ctx.get("offline_bricks") or []))
     pending = ctx.get("heal_pending") or 0
     if (offline or pending) and not force:
         why = [f"bricks {offline} are offline"] if offline else []
         why += [f"{pending} entries await heal"] if pending else []
-        raise PlanError(f"bricks: lowering replica while {' and '.join(why)} could remove the last good copy; "
-                        "bring the bricks back and wait for heal info to reach 0 (or force: true)")
+        raise refuse("bricks", f"lowering replica while {' and '.join(why)} could remove the last good copy; "
+                     "bring the bricks back and wait for heal info to reach 0 (or force: true)")
     steps.append(step("volume", "remove-brick", name, "replica", str(new_r), *removed, "force"))
 
 
@@ -370,14 +314,14 @@ def _plan_shrink(name: str, removed: list, sets: List[list], force: bool, starte
     for members in sets:
         gone = [b for b in members if b in removed]
         if gone and len(gone) != len(members):
-            raise PlanError(f"bricks: removing {gone} from set {members} without lowering replica would leave it "
-                            "short; remove whole sets (their data migrates first) or lower replica")
+            raise refuse("bricks", f"removing {gone} from set {members} without lowering replica would leave it "
+                         "short; remove whole sets (their data migrates first) or lower replica")
     if all(all(b in removed for b in members) for members in sets):
-        raise PlanError(f"bricks: removing every brick of {name!r} removes its data; use state: absent to delete it")
+        raise refuse("bricks", f"removing every brick of {name!r} removes its data; use state: absent to delete it")
     if not started:
         if not force:
-            raise PlanError(f"bricks: volume {name!r} is stopped, so the data on {removed} cannot migrate; start it "
-                            "(status: started) or force: true to drop that data")
+            raise refuse("bricks", f"volume {name!r} is stopped, so the data on {removed} cannot migrate; start it "
+                         "(status: started) or force: true to drop that data")
         steps.append(step("volume", "remove-brick", name, *removed, "force"))
         return
     steps.append(step("volume", "remove-brick", name, *removed, "start", wait="remove-brick"))

@@ -74,10 +74,18 @@ def test_create_refusals(kw: dict, ctx: dict, field: str, text: str) -> None:
     assert str(err.value).startswith(field) and text in str(err.value)
 
 
-def test_force_overrides_layout_and_root_but_not_missing_hosts() -> None:
-    plan = plan_volume(want(name="v", replica=3, bricks=B3 + ["node4:/b"], force=True), None,
-                       {"root_bricks": B3})
+def test_force_overrides_root_but_not_layout_or_missing_hosts() -> None:
+    plan = plan_volume(want(name="v", replica=3, bricks=B3, force=True), None, {"root_bricks": B3})
     assert cmds(plan)[0].endswith("force")
+    # gluster itself fails on such a layout even with force ("Failed to create volume files", recorded in
+    # volume_create_bad_count.xml) after marking the brick directories: refused before anything runs.
+    for kw in ({"replica": 3, "bricks": B3 + ["node4:/b"]}, {"disperse": 3, "bricks": B3 + ["node4:/b"]},
+               {"replica": 3, "arbiter": 1, "bricks": B3 + ["node4:/b"]}):
+        with pytest.raises(PlanError, match="multiple of 3") as err:
+            plan_volume(want(name="v", force=True, **kw), None)
+        assert err.value.message.endswith("nothing was changed") and err.value.field in ("replica", "bricks")
+    with pytest.raises(PlanError, match="multiple of 3"):
+        plan_volume(want(bricks=B3 + NEW3[:2], force=True), current())
     with pytest.raises(PlanError, match="trusted storage pool"):
         plan_volume(want(name="v", replica=3, bricks=B3, force=True), None, {"missing_hosts": ["node2"]})
 
