@@ -1,4 +1,4 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ name: wg_mesh_plan
 short_description: Plan a WireGuard mesh - addresses, hubs, edges and each host's peer list
 version_added: 0.1.0
 author:
-  - fedmesh maintainers (@fedmesh)
+  - fedmesh.cluster contributors (@fedmesh)
 description:
   - Pure computation on the controller, used by the P(fedmesh.cluster.wireguard_mesh#role) role.
   - Assigns each host a stable address from one CIDR (explicit addresses first, then the address the node
@@ -98,9 +98,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.ipam import IpamError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keys import placeholder_public_key
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.mesh import PREFIX, MeshError, plan_mesh
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.ipam import IpamError
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh import PREFIX, MeshError, plan_mesh
 
 _MISSING = object()
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ module: wireguard_interface
 short_description: Ensure a WireGuard interface, persisted with wg-quick and applied live
 version_added: 0.1.0
 author:
-  - fedmesh maintainers (@fedmesh)
+  - fedmesh.cluster contributors (@fedmesh)
 description:
   - Ensures a WireGuard interface from structured arguments, persisted as C(/etc/wireguard/<name>.conf)
     (mode C(0600)) and the C(wg-quick@<name>) systemd unit, enabled at boot.
@@ -221,7 +221,9 @@ config:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.interface import run
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.interface import InterfaceBackend
 
 PEER_SPEC = dict(
     public_key=dict(type="str", required=True),
@@ -251,7 +253,7 @@ ARGUMENT_SPEC = dict(
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_if=[("state", "present", ("private_key_file", "addresses"))])
-    run(module)
+    run_module(module, InterfaceBackend(module.params, module_runner(module), check_mode=module.check_mode))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Normalised WireGuard interface snapshots, and the wg-quick config format (render and parse).
 
@@ -18,6 +18,7 @@ import ipaddress
 import re
 from typing import Any
 
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keys import is_valid_key
 
 HEADER = "# Managed by fedmesh.cluster.wireguard_interface. Local changes are overwritten.\n"
@@ -30,7 +31,7 @@ INTERFACE_KEYS = ("addresses", "listen_port", "mtu", "fwmark", "private_key")
 PEER_KEYS = ("name", "preshared_key", "endpoint", "allowed_ips", "persistent_keepalive")
 
 
-class ConfigError(ValueError):
+class ConfigError(FedmeshError):
     """Bad input; the message names the field and the fix."""
 
 

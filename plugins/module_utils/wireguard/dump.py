@@ -1,4 +1,4 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parser for ``wg show <if> dump`` and ``wg show all dump``.
 
@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
+
 NONE = "(none)"
 
 
-class DumpError(ValueError):
+class DumpError(FedmeshError):
     """Raised for a line that does not follow the documented dump format."""
 
 

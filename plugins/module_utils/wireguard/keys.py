@@ -1,4 +1,4 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """WireGuard (Curve25519) key helpers.
 
@@ -13,6 +13,8 @@ import binascii
 import os
 import re
 from typing import TYPE_CHECKING
+
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 
 try:
     from cryptography.hazmat.primitives import serialization
@@ -32,7 +34,7 @@ if TYPE_CHECKING:  # modules also run on Python 3.8 nodes: keep runtime-evaluate
 # A runner is ``run(argv, data) -> (rc, stdout, stderr)``; ``data`` goes to the command's stdin.
 
 
-class KeyError_(ValueError):
+class KeyError_(FedmeshError):
     """Raised for malformed keys or when no key backend is available."""
 
 

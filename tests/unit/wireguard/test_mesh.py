@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import keys
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.mesh import MeshError, plan_mesh
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh import MeshError, plan_mesh
 
 CIDR = "10.80.0.0/24"
 

@@ -1,4 +1,4 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Mesh planning for the ``wireguard_mesh`` role: addresses, roles (member/hub/edge) and peer lists.
 
@@ -19,17 +19,17 @@ in ``pending``; nothing that exists is ever removed because a host is outside ``
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.ipam import IpamError, allocate, parse_cidr
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keys import is_valid_key
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.ipam import IpamError, allocate, parse_cidr
 
 PREFIX = "fedmesh_wireguard_mesh_"
 
 
-class MeshError(ValueError):
+class MeshError(FedmeshError):
     """Bad mesh input; the message names the host, the variable and the fix."""
 
 
@@ -186,6 +186,3 @@ def plan_mesh(nodes: Mapping[str, Mapping[str, Any]], cidr: Any, keepalive: int 
     return {"hosts": out, "pending": pending, "hubs": hubs, "edges": edges, "cidr": str(net),
             "addresses": addresses}
 
-
-def ipaddress_version(cidr: str) -> int:
-    return ipaddress.ip_network(cidr, strict=False).version
