@@ -76,8 +76,11 @@ node:
       sample: {"type": "kvm", "container": false, "guest": true}
     wireguard:
       description:
-        - C(kernel_module) (built in, loaded or loadable), C(module_loaded), C(tools) (C(wg) present),
+        - C(kernel_module) (loaded or built in - C(/sys/module/wireguard) - or loadable with
+          C(modprobe --dry-run)), C(module_loaded), C(tools) (C(wg) present),
           C(userspace) (C(wireguard-go) present).
+        - The same probe decides C(implementation=auto) of M(fedmesh.cluster.wireguard_interface) and the
+          packages of the C(fedmesh.cluster.wireguard_mesh) role.
       type: dict
     devices:
       description: Whether C(tun) (C(/dev/net/tun)) and C(fuse) (C(/dev/fuse)) exist.

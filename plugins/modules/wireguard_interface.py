@@ -24,7 +24,9 @@ extends_documentation_fragment:
   - fedmesh.cluster.attributes.full_support
 options:
   name:
-    description: Interface name (1-15 characters).
+    description:
+      - Interface name - 1-15 characters of A-Z a-z 0-9 _ = + . - (not V(.) or V(..)).
+      - An error names the rule the name breaks.
     type: str
     required: true
     aliases: [interface]
@@ -60,7 +62,10 @@ options:
     default: []
     suboptions:
       public_key:
-        description: The peer's public key (base64, 44 characters).
+        description:
+          - The peer's public key (base64, 44 characters).
+          - Low-order Curve25519 points (all-zero, 1, the points of order 8, p-1, p, p+1 and their encodings with
+            the top bit set) are refused - with such a key anyone can compute the handshake.
         type: str
         required: true
       name:
@@ -76,7 +81,10 @@ options:
         description: V(HOST:PORT) or V([IPv6]:PORT). Omit for peers that connect in (e.g. behind NAT).
         type: str
       allowed_ips:
-        description: Networks routed to this peer, e.g. V(10.80.0.2/32). Each network can belong to one peer only.
+        description:
+          - Networks routed to this peer, e.g. V(10.80.0.2/32).
+          - Each network can belong to one peer only - the same network, or one inside another (a V(/24) on one
+            peer, a V(/32) in it on another), on two peers is refused, naming both peers.
         type: list
         elements: str
         default: []
@@ -89,7 +97,8 @@ options:
       - V(userspace) installs the systemd drop-in C(/etc/systemd/system/wg-quick@.service.d/fedmesh-userspace.conf)
         so wg-quick falls back to C(wireguard-go) (which must be installed). wg-quick still prefers the kernel
         module when it is present.
-      - V(auto) picks V(kernel) when the module is loaded or loadable, else V(userspace).
+      - V(auto) picks V(kernel) when the module is loaded or loadable (the probe M(fedmesh.cluster.node_info)
+        reports as C(wireguard.kernel_module)), else V(userspace).
     type: str
     choices: [auto, kernel, userspace]
     default: auto

@@ -9,6 +9,7 @@ import glob
 import os
 from typing import Any
 
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.result import Plan, Result
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import Runner
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import config as wgconfig
@@ -68,6 +69,9 @@ class InfoBackend:
         self.node = Backend(runner)
 
     def read(self) -> dict[str, Any]:
+        problem = self.p["interface"] is not None and wgconfig.interface_name_problem(self.p["interface"])
+        if problem:
+            raise FedmeshError(problem, field="interface")
         return {"wg_installed": self.node.has("wg"),
                 "interfaces": gather(self.node, self.p["interface"], self.p["config_dir"])}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from typing import Any
 
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
@@ -36,9 +35,6 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend 
     write_private_file,
 )
 
-IFNAME_RULE = "1-15 characters of A-Z a-z 0-9 _ = + . -"
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_=+.-]{1,15}$")
-
 
 class InterfacePlan(Plan):
     """A plan plus the steps ``apply`` carries out (kept out of the returned values)."""
@@ -59,9 +55,9 @@ class InterfaceBackend:
 
     # --- read ---------------------------------------------------------------------------------------------
     def read(self) -> dict[str, Any]:
-        if not _IFNAME_RE.match(self.name):
-            raise FedmeshError(f"{self.name!r} is not a valid interface name", field="name",
-                               fix=f"use {IFNAME_RULE}")
+        problem = wgconfig.interface_name_problem(self.name)
+        if problem:
+            raise FedmeshError(problem, field="name")
         snap: dict[str, Any] = {"unit": self.node.unit_state(self.name), "warnings": []}
         snap["current"], snap["unmanaged"] = self._load()
         if self.p["state"] == "absent":
