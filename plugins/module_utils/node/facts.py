@@ -1,6 +1,8 @@
 # Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Node facts for the cluster provisioner: pure parsers plus one collector.
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
+
+Node facts for the cluster provisioner: pure parsers plus one collector.
 
 The parsers take the text of files / command output and return plain dicts, so they are unit
 tested without a host.  :func:`collect` reads the node through a small ``NodeReader`` so the

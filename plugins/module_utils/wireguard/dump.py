@@ -1,6 +1,8 @@
 # Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parser for ``wg show <if> dump`` and ``wg show all dump``.
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
+
+Parser for ``wg show <if> dump`` and ``wg show all dump``.
 
 The dump carries the interface's private key and every peer's preshared key. They are dropped here,
 in the parser, so no caller can return them by mistake: what remains is whether a preshared key is set.
