@@ -171,4 +171,3 @@ def diff_texts(desired: dict[str, Any], current: dict[str, Any] | None, p: dict[
         "before": "" if current is None else wgconfig.render(current, redact=True),
         "after": wgconfig.render(desired, redact=True, changed_secrets=changed),
     }
-

@@ -101,10 +101,9 @@ class KeyFileBackend:
         if plan.chmod:
             os.chmod(self.path, 0o600)
             return plan.result()
-        key = plan.new_key
+        key = plan.new_key or ""  # apply runs only for a plan with changes: a key to write
         if key == GENERATE:
             key = self.node.generate_private_key() if self.kind == "private" else wgkeys.generate_preshared_key()
-        assert key is not None  # noqa: S101 - apply runs only for a plan with changes
         write_private_file(self.path, key + "\n")
         pub = self._pub(key)
         values = {"public_key": pub} if self.kind == "private" else {}

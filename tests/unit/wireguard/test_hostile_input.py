@@ -151,7 +151,7 @@ def test_low_order_points_are_refused(name: str) -> None:
 
 
 def test_real_keys_are_not_low_order() -> None:
-    assert not any(keys.is_low_order_key(pub()) for _ in range(20))
+    assert not any(keys.is_low_order_key(pub()) for _i in range(20))
 
 
 # --- 5. interface names: which rule failed -------------------------------------------------------------------------
