@@ -160,6 +160,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+commands:
+  description: What was done (or, in check mode, would be done), as text; never a key.
+  returned: always
+  type: list
+  elements: str
+  sample: ["write /etc/wireguard/wg0.conf (0600)", "wg syncconf wg0 <(wg-quick strip wg0)"]
 interface:
   description: Interface name.
   returned: always

@@ -82,6 +82,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+commands:
+  description: What was done (or, in check mode, would be done), as text; never a key.
+  returned: always
+  type: list
+  elements: str
+  sample: ["generate a private key", "write /etc/wireguard/wg0.key (0600)"]
 public_key:
   description: The public key (for O(type=private)). In check mode, null when a new key would be generated.
   returned: success and type is private
