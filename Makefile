@@ -76,7 +76,7 @@ unit: deps
 
 lint: deps
 	$(BIN)/ruff check .
-	$(BIN)/mypy plugins/module_utils plugins/lookup src bench tools tests/testbed tests/demo tests/integration
+	$(BIN)/mypy plugins/module_utils plugins/plugin_utils plugins/filter plugins/lookup src bench tools tests/testbed tests/demo tests/integration
 	rm -rf .ansible/collections/ansible_collections/fedmesh  # never lint against a stale copy
 	$(BIN)/ansible-lint
 	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .

@@ -1,4 +1,4 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ name: tree_checksums
 short_description: SHA-1 checksums of the files under a directory on the controller
 version_added: 0.1.0
 author:
-  - fedmesh maintainers (@fedmesh)
+  - fedmesh.cluster contributors (@fedmesh)
 description:
   - Walks each directory given (recursively, on the controller) and returns one dictionary per directory that
     maps each matching file's path, relative to that directory, to its SHA-1 checksum.
@@ -49,7 +49,7 @@ from typing import Any
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible_collections.fedmesh.cluster.plugins.module_utils.tree import tree_checksums
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.tree import tree_checksums
 
 
 class LookupModule(LookupBase):

@@ -1,7 +1,6 @@
 #!/usr/bin/python
 # Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -77,8 +76,11 @@ node:
       sample: {"type": "kvm", "container": false, "guest": true}
     wireguard:
       description:
-        - C(kernel_module) (built in, loaded or loadable), C(module_loaded), C(tools) (C(wg) present),
+        - C(kernel_module) (loaded or built in - C(/sys/module/wireguard) - or loadable with
+          C(modprobe --dry-run)), C(module_loaded), C(tools) (C(wg) present),
           C(userspace) (C(wireguard-go) present).
+        - The same probe decides C(implementation=auto) of M(fedmesh.cluster.wireguard_interface) and the
+          packages of the C(fedmesh.cluster.wireguard_mesh) role.
       type: dict
     devices:
       description: Whether C(tun) (C(/dev/net/tun)) and C(fuse) (C(/dev/fuse)) exist.
@@ -97,25 +99,18 @@ node:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fedmesh.cluster.plugins.module_utils.node.facts import SECTIONS, collect, local_reader
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.node.facts import SECTIONS, NodeInfo
+
+ARGUMENT_SPEC = dict(
+    include=dict(type="list", elements="str", default=["all"], choices=["all", *SECTIONS]),
+)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={"include": {"type": "list", "elements": "str", "default": ["all"],
-                                   "choices": ["all", *SECTIONS]}},
-        supports_check_mode=True,
-    )
-    include = module.params["include"]
-    sections = list(SECTIONS) if "all" in include else include
-
-    def run_command(argv: list) -> tuple:
-        path = module.get_bin_path(argv[0])
-        if path is None:
-            raise OSError(f"{argv[0]} not found")
-        return module.run_command([path, *argv[1:]], check_rc=False)
-
-    module.exit_json(changed=False, node=collect(local_reader(run_command), sections))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, NodeInfo(module.params, module_runner(module)))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ module: wireguard_info
 short_description: Read WireGuard interfaces, peers and handshakes from the node
 version_added: 0.1.0
 author:
-  - fedmesh maintainers (@fedmesh)
+  - fedmesh.cluster contributors (@fedmesh)
 description:
   - Reads C(wg show <interface> dump) (or C(wg show all dump)) and the wg-quick config files, and returns each
     interface's public key, listen port, fwmark, addresses and, per peer, endpoint, allowed IPs, latest
@@ -18,14 +18,8 @@ description:
   - Works before WireGuard is installed (then only config files are read) and on interfaces that are down.
 extends_documentation_fragment:
   - fedmesh.cluster.attributes
+  - fedmesh.cluster.attributes.info_module
 attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
   platform:
     description: Target operating systems this module is tested against.
     support: full
@@ -149,7 +143,9 @@ interfaces:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.info import run
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.info import InfoBackend
 
 ARGUMENT_SPEC = dict(
     interface=dict(type="str"),
@@ -158,7 +154,8 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, InfoBackend(module.params, module_runner(module)))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ module: wireguard_interface
 short_description: Ensure a WireGuard interface, persisted with wg-quick and applied live
 version_added: 0.1.0
 author:
-  - fedmesh maintainers (@fedmesh)
+  - fedmesh.cluster contributors (@fedmesh)
 description:
   - Ensures a WireGuard interface from structured arguments, persisted as C(/etc/wireguard/<name>.conf)
     (mode C(0600)) and the C(wg-quick@<name>) systemd unit, enabled at boot.
@@ -24,7 +24,9 @@ extends_documentation_fragment:
   - fedmesh.cluster.attributes.full_support
 options:
   name:
-    description: Interface name (1-15 characters).
+    description:
+      - Interface name - 1-15 characters of A-Z a-z 0-9 _ = + . - (not V(.) or V(..)).
+      - An error names the rule the name breaks.
     type: str
     required: true
     aliases: [interface]
@@ -60,7 +62,10 @@ options:
     default: []
     suboptions:
       public_key:
-        description: The peer's public key (base64, 44 characters).
+        description:
+          - The peer's public key (base64, 44 characters).
+          - Low-order Curve25519 points (all-zero, 1, the points of order 8, p-1, p, p+1 and their encodings with
+            the top bit set) are refused - with such a key anyone can compute the handshake.
         type: str
         required: true
       name:
@@ -76,7 +81,10 @@ options:
         description: V(HOST:PORT) or V([IPv6]:PORT). Omit for peers that connect in (e.g. behind NAT).
         type: str
       allowed_ips:
-        description: Networks routed to this peer, e.g. V(10.80.0.2/32). Each network can belong to one peer only.
+        description:
+          - Networks routed to this peer, e.g. V(10.80.0.2/32).
+          - Each network can belong to one peer only - the same network, or one inside another (a V(/24) on one
+            peer, a V(/32) in it on another), on two peers is refused, naming both peers.
         type: list
         elements: str
         default: []
@@ -89,7 +97,8 @@ options:
       - V(userspace) installs the systemd drop-in C(/etc/systemd/system/wg-quick@.service.d/fedmesh-userspace.conf)
         so wg-quick falls back to C(wireguard-go) (which must be installed). wg-quick still prefers the kernel
         module when it is present.
-      - V(auto) picks V(kernel) when the module is loaded or loadable, else V(userspace).
+      - V(auto) picks V(kernel) when the module is loaded or loadable (the probe M(fedmesh.cluster.node_info)
+        reports as C(wireguard.kernel_module)), else V(userspace).
     type: str
     choices: [auto, kernel, userspace]
     default: auto
@@ -151,6 +160,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+commands:
+  description: What was done (or, in check mode, would be done), as text; never a key.
+  returned: always
+  type: list
+  elements: str
+  sample: ["write /etc/wireguard/wg0.conf (0600)", "wg syncconf wg0 <(wg-quick strip wg0)"]
 interface:
   description: Interface name.
   returned: always
@@ -221,7 +236,9 @@ config:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.interface import run
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.interface import InterfaceBackend
 
 PEER_SPEC = dict(
     public_key=dict(type="str", required=True),
@@ -251,7 +268,7 @@ ARGUMENT_SPEC = dict(
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_if=[("state", "present", ("private_key_file", "addresses"))])
-    run(module)
+    run_module(module, InterfaceBackend(module.params, module_runner(module), check_mode=module.check_mode))
 
 
 if __name__ == "__main__":

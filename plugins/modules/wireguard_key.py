@@ -1,5 +1,5 @@
 #!/usr/bin/python
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ module: wireguard_key
 short_description: Ensure a WireGuard private or preshared key file on the node
 version_added: 0.1.0
 author:
-  - fedmesh maintainers (@fedmesh)
+  - fedmesh.cluster contributors (@fedmesh)
 description:
   - Ensures a WireGuard key file (mode C(0600)) exists on the managed node and returns the public key of a
     private key.
@@ -82,6 +82,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+commands:
+  description: What was done (or, in check mode, would be done), as text; never a key.
+  returned: always
+  type: list
+  elements: str
+  sample: ["generate a private key", "write /etc/wireguard/wg0.key (0600)"]
 public_key:
   description: The public key (for O(type=private)). In check mode, null when a new key would be generated.
   returned: success and type is private
@@ -110,7 +116,9 @@ age_days:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keyfile import run
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keyfile import KeyFileBackend
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
@@ -125,7 +133,7 @@ ARGUMENT_SPEC = dict(
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_if=[("regenerate", "max_age", ("max_age_days",))])
-    run(module)
+    run_module(module, KeyFileBackend(module.params, module_runner(module)))
 
 
 if __name__ == "__main__":

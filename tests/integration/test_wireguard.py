@@ -16,9 +16,8 @@ from testbed import Testbed
 
 pytestmark = pytest.mark.testbed
 
-REPO = Path(__file__).resolve().parents[2]
-CONVERGE = str(REPO / "molecule" / "wireguard" / "converge.yml")
-MODULES = str(Path(__file__).parent / "wireguard" / "modules.yml")
+CONVERGE = "wireguard_mesh.yml"  # tests/integration/playbooks/
+MODULES = "wireguard_modules.yml"
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +69,11 @@ def test_module_level_check_run_check_run(tb: Testbed) -> None:
     assert sh(tb, "node1", "systemctl is-enabled wg-quick@wgt") == "enabled"
     res = play(tb, MODULES, extra_vars={"__it_absent": True})
     assert res.rc == 0
+    # On the node, not only in the module's report: the unit is stopped and disabled, the device and config gone.
+    assert tb.exec("node1", "systemctl is-active --quiet wg-quick@wgt", check=False).returncode != 0
+    assert tb.exec("node1", "systemctl is-enabled --quiet wg-quick@wgt", check=False).returncode != 0
+    assert tb.exec("node1", "ip link show wgt", check=False).returncode != 0
+    assert tb.exec("node1", "test -e /etc/wireguard/wgt.conf", check=False).returncode != 0
 
 
 def test_mesh_converges_idempotent_and_checkable(tb: Testbed) -> None:
@@ -176,6 +180,61 @@ def test_remove_node_drops_it_everywhere(tb: Testbed) -> None:
         assert gone not in peers(tb, n)
         assert sh(tb, n, "ls /etc/wireguard/fedmesh-psk").split() == sorted(f"{o}.psk" for o in tb.nodes if o != n)
     assert_full_mesh(tb)
+
+
+def peer_endpoints(tb: Testbed, node: str) -> dict[str, str]:
+    """Peer name -> Endpoint, from the node's wg-quick config (what the role wrote, not the roamed live value)."""
+    out, name = {}, None
+    for line in sh(tb, node, "cat /etc/wireguard/wg0.conf").splitlines():
+        if line.startswith("# fedmesh-name:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("Endpoint = ") and name:
+            out[name] = line.split("=", 1)[1].strip()
+    return out
+
+
+def test_a_host_var_port_is_that_hosts_port_only(tb: Testbed) -> None:
+    host_vars = Path(tb.inventory).parent / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / "node1.yml").write_text("fedmesh_wireguard_mesh_listen_port: 51821\n")
+    play(tb, CONVERGE).assert_ok()
+    assert sh(tb, "node1", "wg show wg0 listen-port") == "51821"
+    for n in tb.nodes:
+        for peer, endpoint in peer_endpoints(tb, n).items():
+            assert endpoint.endswith(":51821" if peer == "node1" else ":51820"), (n, peer, endpoint)
+    assert_full_mesh(tb)
+
+
+def test_limit_refuses_a_change_hosts_outside_the_play_depend_on(tb: Testbed) -> None:
+    host_vars = Path(tb.inventory).parent / "host_vars"
+    confs = {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes}
+    (host_vars / "node1.yml").write_text("fedmesh_wireguard_mesh_listen_port: 51822\n")
+    try:
+        res = play(tb, CONVERGE, limit="node1")
+    finally:
+        (host_vars / "node1.yml").write_text("fedmesh_wireguard_mesh_listen_port: 51821\n")
+    assert res.rc != 0 and "hosts that must be in the play: node2, node3" in res.output, res.output[-3000:]
+    assert res.changed() == 0
+    assert {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes} == confs
+    assert sh(tb, "node1", "wg show wg0 listen-port") == "51821"
+
+
+def test_a_bad_host_var_fails_on_every_host_before_any_change(tb: Testbed) -> None:
+    host_vars = Path(tb.inventory).parent / "host_vars"
+    confs = {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes}
+    (host_vars / "node2.yml").write_text("fedmesh_wireguard_mesh_listen_port: 0\n")
+    try:
+        res = play(tb, CONVERGE)
+    finally:
+        (host_vars / "node2.yml").unlink()
+    assert res.rc != 0 and res.changed() == 0
+    # The same answer on every host (not "unset" on the others): each fails at the layout, before any change.
+    assert sorted(res.failed_hosts()) == sorted(tb.nodes), res.stats
+    flat = " ".join(res.output.split())
+    assert "host node2: fedmesh_wireguard_mesh_listen_port=0 is out of range 1..65535" in flat
+    for n in tb.nodes:
+        assert f"fatal: [{n}]: FAILED!" in flat
+    assert {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes} == confs
 
 
 # --- edges behind NAT, reached through a hub -------------------------------------------------------------------

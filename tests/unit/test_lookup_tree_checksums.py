@@ -1,11 +1,11 @@
-"""tree_checksums (module_utils/tree.py, behind the lookup): the controller half of "copy the package if it differs"."""
+"""tree_checksums (plugin_utils/tree.py, behind the lookup): the controller half of "copy the package if it differs"."""
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
 import pytest
-from ansible_collections.fedmesh.cluster.plugins.module_utils.tree import tree_checksums
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.tree import tree_checksums
 
 
 def _tree(tmp_path: Path) -> Path:

@@ -1,6 +1,8 @@
 # Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Node facts for the cluster provisioner: pure parsers plus one collector.
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
+
+Node facts for the cluster provisioner: pure parsers plus one collector.
 
 The parsers take the text of files / command output and return plain dicts, so they are unit
 tested without a host.  :func:`collect` reads the node through a small ``NodeReader`` so the
@@ -11,7 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable
+
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.result import Plan, Result
 
 SECTIONS = ("os", "kernel", "cgroup", "cpu", "memory", "virtualization", "wireguard", "devices",
             "systemd", "gpus")
@@ -98,6 +103,27 @@ def parse_lspci(text: str) -> list:
     return gpus
 
 
+def wireguard_kernel_module(exists: Callable[[str], bool], run: Callable[[list], str | None]) -> dict:
+    """The one WireGuard kernel-module probe of the collection (node_info, wireguard_interface, the role).
+
+    ``kernel_module`` is true when the module is loaded (or built in: ``/sys/module/wireguard``) or
+    ``modprobe --dry-run`` can load it; ``module_loaded`` only when it is loaded now. *run* returns a
+    command's stdout, or None when it failed or is missing.
+    """
+    loaded = exists("/sys/module/wireguard")
+    loadable = loaded or run(["modprobe", "--dry-run", "--quiet", "wireguard"]) is not None
+    return {"kernel_module": loadable, "module_loaded": loaded}
+
+
+SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def find_binary(name: str) -> str | None:
+    """Path of *name* on PATH or in the sbin directories (as ``AnsibleModule.get_bin_path`` looks)."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
+    return shutil.which(name, path=path)
+
+
 class NodeReader:
     """How the collector reaches the node: file reads, existence checks, and commands."""
 
@@ -138,14 +164,11 @@ def collect(reader: NodeReader, sections: list) -> dict:
         facts["virtualization"] = virtualization(reader.run(["systemd-detect-virt"]),
                                                  _read_environ_var(reader.read("/proc/1/environ"), "container"))
     if "wireguard" in sections:
-        builtin = reader.exists("/sys/module/wireguard")
-        loadable = builtin or reader.run(["modinfo", "-n", "wireguard"]) is not None
-        facts["wireguard"] = {
-            "kernel_module": loadable,
-            "module_loaded": builtin,
-            "tools": reader.run(["wg", "--version"]) is not None,
-            "userspace": reader.run(["wireguard-go", "--version"]) is not None,
-        }
+        facts["wireguard"] = dict(
+            wireguard_kernel_module(reader.exists, reader.run),
+            tools=reader.run(["wg", "--version"]) is not None,
+            userspace=reader.run(["wireguard-go", "--version"]) is not None,
+        )
     if "devices" in sections:
         facts["devices"] = {"tun": reader.exists("/dev/net/tun"), "fuse": reader.exists("/dev/fuse")}
     if "systemd" in sections:
@@ -159,8 +182,8 @@ def collect(reader: NodeReader, sections: list) -> dict:
     return facts
 
 
-def local_reader(run_command: Callable[[list], tuple]) -> NodeReader:
-    """A reader for the machine the module runs on. ``run_command`` returns (rc, stdout, stderr)."""
+def local_reader(runner: Callable[..., tuple]) -> NodeReader:
+    """A reader for the machine the module runs on; *runner* is a ``Runner`` (argv -> rc, stdout, stderr)."""
 
     def read(path: str) -> str | None:
         try:
@@ -170,10 +193,10 @@ def local_reader(run_command: Callable[[list], tuple]) -> NodeReader:
             return None
 
     def run(argv: list) -> str | None:
-        try:
-            rc, out, _err = run_command(argv)
-        except OSError:
+        path = find_binary(argv[0])
+        if path is None:
             return None
+        rc, out, _err = runner([path, *argv[1:]])
         # systemctl is-system-running exits non-zero for "degraded" but still prints the state.
         if rc != 0 and not (argv[:2] == ["systemctl", "is-system-running"] and out.strip()):
             return None
@@ -185,3 +208,21 @@ def local_reader(run_command: Callable[[list], tuple]) -> NodeReader:
 
     return NodeReader(read=read, exists=os.path.exists, run=run,
                       cpu_count=lambda: len(os.sched_getaffinity(0)), uname=uname)
+
+
+class NodeInfo:
+    """Backend of ``node_info``: reads the requested sections; never changes anything."""
+
+    def __init__(self, params: dict, runner: Callable[..., tuple]) -> None:
+        include = params.get("include") or ["all"]
+        self.sections = list(SECTIONS) if "all" in include else list(include)
+        self.reader = local_reader(runner)
+
+    def read(self) -> dict:
+        return collect(self.reader, self.sections)
+
+    def plan(self, current: dict) -> Plan:
+        return Plan(changed=False, values={"node": current})
+
+    def apply(self, plan: Plan) -> Result:  # never called: the plan has no changes
+        return plan.result()

@@ -1,6 +1,8 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The only code in this package that touches the node: files, ``wg``, ``wg-quick`` and ``systemctl``.
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
+
+The only code in this package that touches the node: files, ``wg``, ``wg-quick`` and ``systemctl``.
 
 Secrets never appear in a command line: they are written to 0600 files (created 0600, then renamed into
 place) or passed on stdin.
@@ -14,9 +16,11 @@ import tempfile
 import time
 from typing import Any
 
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import Runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.node.facts import find_binary, wireguard_kernel_module
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import config as wgconfig
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import keys as wgkeys
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import plan as wgplan
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.dump import parse_dump
 
 DROPIN_DIR = "/etc/systemd/system/wg-quick@.service.d"
@@ -30,8 +34,8 @@ DROPIN_TEXT = (
 )
 
 
-class BackendError(RuntimeError):
-    pass
+class BackendError(FedmeshError):
+    """A command on the node failed."""
 
 
 def write_private_file(path: str, content: str, mode: int = 0o600) -> None:
@@ -68,32 +72,29 @@ def file_mode(path: str) -> int | None:
 
 
 class Backend:
-    """Runs commands through an AnsibleModule (``run_command`` never uses a shell unless asked)."""
+    """The node: commands through a ``Runner`` (``run(argv, data=None) -> (rc, stdout, stderr)``), no shell."""
 
-    def __init__(self, module: Any) -> None:
-        self.module = module
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
 
     # --- commands ---------------------------------------------------------------------------------------
     def run(self, argv: list[str], data: str | None = None, check_rc: bool = False) -> tuple[int, str, str]:
-        rc, out, err = self.module.run_command(argv, data=data, binary_data=data is not None)
+        """Run *argv* (its program looked up on PATH and in the sbin directories); rc 127 when it is missing."""
+        path = find_binary(argv[0])
+        rc, out, err = (127, "", f"{argv[0]} not found") if path is None else self.runner([path, *argv[1:]], data)
         if check_rc and rc != 0:
             raise BackendError(f"`{' '.join(argv)}` failed (rc={rc}): {err.strip() or out.strip()}")
         return rc, out, err
 
-    def runner(self, argv: list[str], data: str | None) -> tuple[int, str, str]:
-        if self.module.get_bin_path(argv[0]) is None:
-            return 127, "", f"{argv[0]} not found"
-        return self.run(argv, data)
-
     def has(self, binary: str) -> bool:
-        return self.module.get_bin_path(binary) is not None
+        return find_binary(binary) is not None
 
     # --- keys -------------------------------------------------------------------------------------------
     def public_key_of(self, private_key: str) -> str:
-        return wgkeys.public_key(private_key, runner=self.runner)
+        return wgkeys.public_key(private_key, runner=self.run)
 
     def generate_private_key(self) -> str:
-        return wgkeys.generate_private_key(runner=self.runner)
+        return wgkeys.generate_private_key(runner=self.run)
 
     # --- live state -------------------------------------------------------------------------------------
     def dump(self, interface: str | None = None) -> dict[str, dict[str, Any]] | None:
@@ -115,11 +116,13 @@ class Backend:
         return {"active": rc_a == 0, "enabled": rc_e == 0 and out_e.strip() in ("enabled", "enabled-runtime")}
 
     def kernel_module_available(self) -> bool:
-        if os.path.isdir("/sys/module/wireguard"):
-            return True
-        if self.has("modprobe"):
-            return self.run(["modprobe", "-n", "-q", "wireguard"])[0] == 0
-        return False
+        """The collection's one kernel-module probe (shared with ``node_info`` and the role)."""
+
+        def run(argv: list) -> str | None:
+            rc, out, _err = self.run(argv)
+            return out if rc == 0 else None
+
+        return bool(wireguard_kernel_module(os.path.exists, run)["kernel_module"])
 
     # --- apply ------------------------------------------------------------------------------------------
     def ensure_dropin(self) -> bool:
@@ -168,7 +171,3 @@ def diff_texts(desired: dict[str, Any], current: dict[str, Any] | None, p: dict[
         "before": "" if current is None else wgconfig.render(current, redact=True),
         "after": wgconfig.render(desired, redact=True, changed_secrets=changed),
     }
-
-
-__all__ = ["Backend", "BackendError", "DROPIN_PATH", "diff_texts", "file_mode", "load_current", "read_file",
-           "resolve_implementation", "write_private_file", "wgplan"]

@@ -1,6 +1,8 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Normalised WireGuard interface snapshots, and the wg-quick config format (render and parse).
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
+
+Normalised WireGuard interface snapshots, and the wg-quick config format (render and parse).
 
 A *snapshot* is the one shape the planner compares::
 
@@ -18,7 +20,8 @@ import ipaddress
 import re
 from typing import Any
 
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keys import is_valid_key
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keys import is_low_order_key, is_valid_key
 
 HEADER = "# Managed by fedmesh.cluster.wireguard_interface. Local changes are overwritten.\n"
 REDACTED = "<redacted>"
@@ -30,8 +33,30 @@ INTERFACE_KEYS = ("addresses", "listen_port", "mtu", "fwmark", "private_key")
 PEER_KEYS = ("name", "preshared_key", "endpoint", "allowed_ips", "persistent_keepalive")
 
 
-class ConfigError(ValueError):
+class ConfigError(FedmeshError):
     """Bad input; the message names the field and the fix."""
+
+
+IFNAME_RULE = "1-15 characters of A-Z a-z 0-9 _ = + . -, not . or .."
+_IFNAME_CHARS = re.compile(r"[^A-Za-z0-9_=+.-]")
+
+
+def interface_name_problem(name: Any) -> str | None:
+    """Which rule an interface name breaks (None: it is valid). The rules: a string, 1-15 characters, only
+    A-Z a-z 0-9 _ = + . - (what wg-quick accepts), and not ``.`` or ``..`` (the kernel refuses those)."""
+    if not isinstance(name, str):
+        return f"{name!r} is not a string; an interface name is {IFNAME_RULE}"
+    if not name:
+        return f"the name is empty; an interface name is {IFNAME_RULE}"
+    if len(name) > 15:
+        return f"{name!r} has {len(name)} characters, more than 15 (the kernel's limit); use a shorter name"
+    bad = sorted(set(_IFNAME_CHARS.findall(name)))
+    if bad:
+        return (f"{name!r} contains {', '.join(repr(c) for c in bad)}; an interface name may hold only "
+                "A-Z a-z 0-9 _ = + . -")
+    if name in (".", ".."):
+        return f"{name!r} is reserved by the kernel; an interface name is {IFNAME_RULE}"
+    return None
 
 
 # --- normalisation / validation ------------------------------------------------------------------------
@@ -86,6 +111,10 @@ def normalize_peer(peer: dict[str, Any], field: str) -> tuple[str, dict[str, Any
     pub = _key(peer.get("public_key"), field + ".public_key", secret=False)
     if pub is None:
         raise ConfigError(f"{field}.public_key is required")
+    if is_low_order_key(pub):
+        raise ConfigError(f"{field}.public_key: {pub!r} is a low-order Curve25519 point (all-zero, order 2, 4 or "
+                          "8), not a real public key; anyone could compute the handshake with it",
+                          fix="give the peer's real public key (wg pubkey < its private key)")
     allowed = peer.get("allowed_ips") or []
     if isinstance(allowed, str):
         allowed = [a for a in allowed.split(",") if a.strip()]
@@ -100,6 +129,18 @@ def normalize_peer(peer: dict[str, Any], field: str) -> tuple[str, dict[str, Any
     }
 
 
+def _check_overlap(net: Any, peer: tuple[str, str], field: str, seen: list[tuple[Any, str, str, str]]) -> None:
+    """A network belongs to one peer: refuse the same network, or one inside another, on two peers."""
+    pub, owner = peer
+    for other, other_pub, other_owner, other_field in seen:
+        if other_pub != pub and net.version == other.version and net.overlaps(other):
+            how = "is the same network as" if net == other else "overlaps"
+            raise ConfigError(f"{field}: {net} (peer {owner}) {how} {other} of peer {other_owner} ({other_field}); "
+                              "a network can belong to one peer only",
+                              fix="route each network to one peer (split the larger network or drop one)")
+    seen.append((net, pub, owner, field))
+
+
 def _net_sort_key(net: str) -> tuple[int, int, int]:
     n = ipaddress.ip_network(net)
     return (n.version, int(n.network_address), n.prefixlen)
@@ -109,18 +150,14 @@ def normalize(spec: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise a desired or parsed interface description into a snapshot."""
     addresses = spec.get("addresses") or []
     peers: dict[str, dict[str, Any]] = {}
-    seen_ips: dict[str, str] = {}
+    seen_ips: list[tuple[Any, str, str, str]] = []  # (network, public key, owner shown, field)
     for i, peer in enumerate(spec.get("peers") or []):
         field = f"peers[{i}]"
         pub, norm = normalize_peer(peer, field)
         if pub in peers:
             raise ConfigError(f"{field}.public_key: the same public key is listed twice; list each peer once")
         for net in norm["allowed_ips"]:
-            if net in seen_ips:
-                raise ConfigError(f"{field}.allowed_ips: {net} is already routed to peer {seen_ips[net]}; "
-                                  "an allowed IP can belong to "
-                                  "one peer only")
-            seen_ips[net] = norm["name"] or pub
+            _check_overlap(ipaddress.ip_network(net), (pub, norm["name"] or pub), f"{field}.allowed_ips", seen_ips)
         peers[pub] = norm
     return {
         "addresses": [norm_address(a, "addresses") for a in addresses],

@@ -1,6 +1,8 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parser for ``wg show <if> dump`` and ``wg show all dump``.
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
+
+Parser for ``wg show <if> dump`` and ``wg show all dump``.
 
 The dump carries the interface's private key and every peer's preshared key. They are dropped here,
 in the parser, so no caller can return them by mistake: what remains is whether a preshared key is set.
@@ -10,10 +12,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
+
 NONE = "(none)"
 
 
-class DumpError(ValueError):
+class DumpError(FedmeshError):
     """Raised for a line that does not follow the documented dump format."""
 
 

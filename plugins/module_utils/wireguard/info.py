@@ -1,12 +1,17 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Implementation of the ``wireguard_info`` module. Returns no secret: the dump parser drops them."""
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
+
+Backend of the ``wireguard_info`` module. Returns no secret: the dump parser drops them."""
 from __future__ import annotations
 
 import glob
 import os
 from typing import Any
 
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.result import Plan, Result
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import Runner
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import config as wgconfig
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend import Backend, load_current
 
@@ -56,8 +61,22 @@ def gather(backend: Backend, interface: str | None, config_dir: str) -> dict[str
     return out
 
 
-def run(module: Any) -> None:
-    backend = Backend(module)
-    p = module.params
-    interfaces = gather(backend, p["interface"], p["config_dir"])
-    module.exit_json(changed=False, wg_installed=backend.has("wg"), interfaces=interfaces)
+class InfoBackend:
+    """``wireguard_info``: reads; its plan never has changes."""
+
+    def __init__(self, params: dict[str, Any], runner: Runner) -> None:
+        self.p = params
+        self.node = Backend(runner)
+
+    def read(self) -> dict[str, Any]:
+        problem = self.p["interface"] is not None and wgconfig.interface_name_problem(self.p["interface"])
+        if problem:
+            raise FedmeshError(problem, field="interface")
+        return {"wg_installed": self.node.has("wg"),
+                "interfaces": gather(self.node, self.p["interface"], self.p["config_dir"])}
+
+    def plan(self, current: dict[str, Any]) -> Plan:
+        return Plan(changed=False, values=current)
+
+    def apply(self, plan: Plan) -> Result:  # never called: the plan has no changes
+        return plan.result()

@@ -1,18 +1,24 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Implementation of the ``wireguard_interface`` module.
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
 
-Flow: validate every argument and read every file first (fail before touching anything), read the current
-config and unit state, plan (``plan.plan``), then apply: write the 0600 config, then start / restart /
-``wg syncconf``. If applying fails, the previous config is put back and re-applied.
+Backend of the ``wireguard_interface`` module, in the collection's one shape (``common.module``):
+
+* ``read()`` validates every argument and reads every file (key files, the current config, the unit, the live
+  interface) and fails before anything is touched;
+* ``plan(current)`` decides what differs (``plan.plan``) and how to apply it (start, restart, ``wg syncconf``);
+* ``apply(plan)`` writes the 0600 config, then starts / restarts / syncs. If applying fails, the previous
+  config is put back and re-applied, and the error says so.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 from typing import Any
 
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.result import Plan, Result
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import Runner
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import config as wgconfig
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import keys as wgkeys
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import plan as wgplan
@@ -29,191 +35,223 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend 
     write_private_file,
 )
 
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_=+.-]{1,15}$")
+
+class InterfacePlan(Plan):
+    """A plan plus the steps ``apply`` carries out (kept out of the returned values)."""
+
+    steps: dict[str, Any]
 
 
-class _Fail(Exception):
-    pass
+class InterfaceBackend:
+    """``wireguard_interface``: plain params + a runner; ``check_mode`` only softens files not created yet."""
 
+    def __init__(self, params: dict[str, Any], runner: Runner, check_mode: bool = False) -> None:
+        self.p = params
+        self.check_mode = check_mode
+        self.node = Backend(runner)
+        self.name = params["name"]
+        self.path = os.path.join(params["config_dir"], self.name + ".conf")
+        self.unit = f"wg-quick@{self.name}.service"
 
-def _read_key_file(module: Any, path: str, field: str, missing: list[str]) -> str | None:
-    text = read_file(path) if path else None
-    if text is None:
-        if module.check_mode:
-            missing.append(f"{field}: {path} does not exist yet (check mode assumes an earlier task creates it)")
-            return None
-        raise _Fail(f"{field}: {path} does not exist; create it first (fedmesh.cluster.wireguard_key) ; "
-                    "nothing was changed")
-    key = text.strip()
-    if not wgkeys.is_valid_key(key):
-        raise _Fail(f"{field}: {path} does not hold a base64-encoded 32-byte WireGuard key; regenerate it with "
-                    "fedmesh.cluster.wireguard_key; nothing was changed")
-    return key
+    # --- read ---------------------------------------------------------------------------------------------
+    def read(self) -> dict[str, Any]:
+        problem = wgconfig.interface_name_problem(self.name)
+        if problem:
+            raise FedmeshError(problem, field="name")
+        snap: dict[str, Any] = {"unit": self.node.unit_state(self.name), "warnings": []}
+        snap["current"], snap["unmanaged"] = self._load()
+        if self.p["state"] == "absent":
+            return snap
+        snap["desired"] = self._desired(snap["warnings"])
+        snap["implementation"] = self._implementation(snap["warnings"])
+        desired_key = snap["desired"]["private_key"]
+        current_key = (snap["current"] or {}).get("private_key")
+        snap["desired_pub"] = self.node.public_key_of(desired_key) if desired_key else None
+        snap["current_pub"] = self.node.public_key_of(current_key) if current_key else None
+        snap["mode"] = file_mode(self.path)
+        snap["dropin_ok"] = read_file(DROPIN_PATH) == DROPIN_TEXT
+        snap["live"] = (self.node.dump(self.name) or {}).get(self.name) if snap["unit"]["active"] else None
+        return snap
 
+    def _load(self) -> tuple[dict[str, Any] | None, list[str]]:
+        try:
+            return load_current(self.path)
+        except wgconfig.ConfigError as exc:
+            raise FedmeshError(f"{self.path} cannot be parsed ({exc.problem})", field="config_dir",
+                               fix="fix or remove the file") from None
 
-def run(module: Any) -> None:
-    try:
-        _run(module)
-    except (_Fail, wgconfig.ConfigError, wgkeys.KeyError_) as exc:
-        module.fail_json(msg=str(exc) if "nothing was changed" in str(exc) else f"{exc}; nothing was changed")
+    def _key_file(self, path: str, field: str, warnings: list[str]) -> str | None:
+        text = read_file(path) if path else None
+        if text is None:
+            if self.check_mode:
+                warnings.append(f"{field}: {path} does not exist yet (check mode assumes an earlier task creates it)")
+                return None
+            raise FedmeshError(f"{path} does not exist", field=field,
+                               fix="create it first (fedmesh.cluster.wireguard_key)")
+        key = text.strip()
+        if not wgkeys.is_valid_key(key):
+            raise FedmeshError(f"{path} does not hold a base64-encoded 32-byte WireGuard key", field=field,
+                               fix="regenerate it with fedmesh.cluster.wireguard_key")
+        return key
 
+    def _desired(self, warnings: list[str]) -> dict[str, Any]:
+        p = self.p
+        private_key = self._key_file(p["private_key_file"], "private_key_file", warnings)
+        peers_in = []
+        for i, peer in enumerate(p["peers"]):
+            entry = dict(peer)
+            if peer.get("preshared_key_file"):
+                entry["preshared_key"] = self._key_file(peer["preshared_key_file"],
+                                                        f"peers[{i}].preshared_key_file", warnings)
+            peers_in.append(entry)
+        desired = wgconfig.normalize({
+            "addresses": p["addresses"], "listen_port": p["listen_port"], "mtu": p["mtu"], "fwmark": p["fwmark"],
+            "private_key": private_key, "peers": peers_in,
+        })
+        if not desired["addresses"]:
+            raise FedmeshError("no address given", field="addresses",
+                               fix="give at least one address with prefix, e.g. [10.80.0.1/24]")
+        return desired
 
-def _run(module: Any) -> None:
-    p = module.params
-    name = p["name"]
-    if not _IFNAME_RE.match(name):
-        raise _Fail(f"name: {name!r} is not a valid interface name (1-15 characters of A-Z a-z 0-9 _ = + . -)")
-    backend = Backend(module)
-    path = os.path.join(p["config_dir"], name + ".conf")
-    unit = f"wg-quick@{name}.service"
-    state = backend.unit_state(name)
-    result: dict[str, Any] = {"changed": False, "interface": name, "config_path": path, "action": "none",
-                              "peers_added": [], "peers_removed": [], "peers_changed": []}
+    def _implementation(self, warnings: list[str]) -> str:
+        requested = self.p["implementation"]
+        implementation = resolve_implementation(self.node, requested)
+        if requested == "kernel" and not self.node.kernel_module_available():
+            raise FedmeshError("implementation=kernel but the wireguard kernel module is not available on this node",
+                               field="implementation", fix="use implementation=userspace (wireguard-go) or auto")
+        for binary in ["wg", "wg-quick"] + (["wireguard-go"] if implementation == "userspace" else []):
+            if not self.node.has(binary):
+                package = "wireguard-go" if binary == "wireguard-go" else "wireguard-tools"
+                if not self.check_mode:
+                    raise FedmeshError(f"{binary} is not installed on the node", field="implementation",
+                                       fix=f"install {package} first")
+                warnings.append(f"{binary} is not installed on the node; install {package} first")
+        return implementation
 
-    if p["state"] == "absent":
-        current = _load(path)[0]
-        exists = current is not None
-        result["changed"] = exists or state["active"] or state["enabled"]
-        if current is not None:
-            result["peers_removed"] = [{"public_key": k, "name": v.get("name")} for k, v in current["peers"].items()]
-        if module._diff:
-            result["diff"] = {"before_header": path, "after_header": path, "after": "",
-                              "before": wgconfig.render(current, redact=True) if current else ""}
-        if result["changed"]:
-            result["action"] = "removed"
-        if result["changed"] and not module.check_mode:
-            if state["active"] or state["enabled"]:
-                backend.systemctl("disable", "--now", unit)
-            if exists:
-                os.unlink(path)
-        module.exit_json(**result)
-
-    # --- validate & read everything before changing anything -------------------------------------------
-    warnings: list[str] = []
-    private_key = _read_key_file(module, p["private_key_file"], "private_key_file", warnings)
-    peers_in = []
-    for i, peer in enumerate(p["peers"]):
-        entry = dict(peer)
-        if peer.get("preshared_key_file"):
-            entry["preshared_key"] = _read_key_file(module, peer["preshared_key_file"],
-                                                    f"peers[{i}].preshared_key_file", warnings)
-        peers_in.append(entry)
-    desired = wgconfig.normalize({
-        "addresses": p["addresses"], "listen_port": p["listen_port"], "mtu": p["mtu"], "fwmark": p["fwmark"],
-        "private_key": private_key, "peers": peers_in,
-    })
-    if not desired["addresses"]:
-        raise _Fail("addresses: give at least one address with prefix, e.g. [10.80.0.1/24]")
-    implementation = resolve_implementation(backend, p["implementation"])
-    if implementation == "kernel" and p["implementation"] == "kernel" and not backend.kernel_module_available():
-        raise _Fail("implementation=kernel but the wireguard kernel module is not available on this node; "
-                    "use implementation=userspace (wireguard-go) or auto")
-    for binary in ["wg", "wg-quick"] + (["wireguard-go"] if implementation == "userspace" else []):
-        if not backend.has(binary):
-            msg = (f"{binary} is not installed on the node; install "
-                   f"{'wireguard-go' if binary == 'wireguard-go' else 'wireguard-tools'} first")
-            if module.check_mode:
-                warnings.append(msg)
-            else:
-                raise _Fail(msg)
-
-    current, unmanaged = _load(path)
-    desired_pub = backend.public_key_of(private_key) if private_key else None
-    current_pub = backend.public_key_of(current["private_key"]) if current and current["private_key"] else None
-    pl = wgplan.plan(desired, current, desired_pub, current_pub)
-    if unmanaged:
-        pl["file_changed"] = True
-        warnings.append("settings not managed by this module are removed from the config: " + ", ".join(unmanaged))
-
-    dropin = implementation == "userspace" and read_file(DROPIN_PATH) != DROPIN_TEXT
-    mode_fix = current is not None and file_mode(path) != 0o600
-    # Live drift: the interface is up but differs from the file (e.g. someone ran `wg set`).
-    drift = False
-    if state["active"] and not pl["restart"]:
-        live = (backend.dump(name) or {}).get(name)
-        if live is None:
-            pl["restart"] = True  # unit says active but the device is gone (e.g. wireguard-go died)
+    # --- plan ---------------------------------------------------------------------------------------------
+    def plan(self, snap: dict[str, Any]) -> InterfacePlan:
+        if self.p["state"] == "absent":
+            return self._plan_absent(snap)
+        desired, current, unit = snap["desired"], snap["current"], snap["unit"]
+        pl = wgplan.plan(desired, current, snap["desired_pub"], snap["current_pub"])
+        warnings = list(snap["warnings"])
+        if snap["unmanaged"]:
+            pl["file_changed"] = True
+            warnings.append("settings not managed by this module are removed from the config: "
+                            + ", ".join(snap["unmanaged"]))
+        dropin = snap["implementation"] == "userspace" and not snap["dropin_ok"]
+        mode_fix = current is not None and snap["mode"] != 0o600
+        drift = self._drift(snap, pl)
+        if not unit["active"]:
+            action = "started"
+        elif pl["restart"] or (dropin and current is not None):
+            action = "restarted"
+        elif pl["syncconf"]:
+            action = "syncconf"
         else:
-            live_keys = {x["public_key"] for x in live["peers"]}
-            drift = live_keys != set(desired["peers"]) or (
-                desired_pub is not None and live["public_key"] != desired_pub)
-            if drift:
-                pl["syncconf"] = True
+            action = "none"
+        enable = self.p["enabled"] != unit["enabled"]
+        commands = (["write " + DROPIN_PATH + " and systemctl daemon-reload"] if dropin else []) + \
+            (["write " + self.path + " (0600)"] if pl["file_changed"] else
+             (["chmod 0600 " + self.path] if mode_fix else []))
+        commands += {"started": ["systemctl start " + self.unit], "restarted": ["systemctl restart " + self.unit],
+                     "syncconf": [f"wg syncconf {self.name} <(wg-quick strip {self.name})"]}.get(action, [])
+        if enable:
+            commands.append(f"systemctl {'enable' if self.p['enabled'] else 'disable'} {self.unit}")
+        diff = diff_texts(desired, current, pl, self.path)
+        values = {
+            "interface": self.name, "config_path": self.path, "action": action,
+            "implementation": snap["implementation"], "public_key": snap["desired_pub"],
+            "peers_added": pl["peers_added"], "peers_removed": pl["peers_removed"],
+            "peers_changed": pl["peers_changed"], "interface_changes": pl["interface_changes"],
+            "restart_required": pl["restart"],
+            "summary": wgplan.summary(pl) + (" (live state drifted from config)" if drift else ""),
+            "config": wgconfig.public_view(desired, snap["desired_pub"]),
+        }
+        plan = InterfacePlan(before=diff["before"], after=diff["after"], commands=commands, values=values,
+                             warnings=warnings)
+        plan.steps = {"dropin": dropin, "write": pl["file_changed"], "chmod": mode_fix, "action": action,
+                      "enable": enable, "was_active": unit["active"], "desired": desired}
+        return plan
 
-    if not state["active"]:
-        action = "started"
-    elif pl["restart"] or (dropin and current is not None):
-        action = "restarted"
-    elif pl["syncconf"]:
-        action = "syncconf"
-    else:
-        action = "none"
-    enable_change = p["enabled"] != state["enabled"]
-    changed = bool(pl["file_changed"] or dropin or mode_fix or action != "none" or enable_change)
+    def _drift(self, snap: dict[str, Any], pl: dict[str, Any]) -> bool:
+        """Live drift: the interface is up but differs from the file (e.g. someone ran ``wg set``)."""
+        if not snap["unit"]["active"] or pl["restart"]:
+            return False
+        live = snap["live"]
+        if live is None:
+            pl["restart"] = True  # the unit says active but the device is gone (e.g. wireguard-go died)
+            return False
+        drift = {x["public_key"] for x in live["peers"]} != set(snap["desired"]["peers"]) or (
+            snap["desired_pub"] is not None and live["public_key"] != snap["desired_pub"])
+        if drift:
+            pl["syncconf"] = True
+        return drift
 
-    result.update({
-        "changed": changed,
-        "action": action,
-        "implementation": implementation,
-        "public_key": desired_pub,
-        "peers_added": pl["peers_added"],
-        "peers_removed": pl["peers_removed"],
-        "peers_changed": pl["peers_changed"],
-        "interface_changes": pl["interface_changes"],
-        "restart_required": pl["restart"],
-        "summary": wgplan.summary(pl) + (" (live state drifted from config)" if drift else ""),
-        "config": wgconfig.public_view(desired, desired_pub),
-    })
-    if module._diff:
-        result["diff"] = diff_texts(desired, current, pl, path)
-    for w in warnings:
-        module.warn(w)
-    if module.check_mode or not changed:
-        module.exit_json(**result)
+    def _plan_absent(self, snap: dict[str, Any]) -> InterfacePlan:
+        current, unit = snap["current"], snap["unit"]
+        commands = ([f"systemctl disable --now {self.unit}"] if unit["active"] or unit["enabled"] else []) + \
+            ([f"rm {self.path}"] if current is not None else [])
+        removed = [{"public_key": k, "name": v.get("name")} for k, v in (current or {"peers": {}})["peers"].items()]
+        values = {"interface": self.name, "config_path": self.path, "peers_added": [], "peers_changed": [],
+                  "peers_removed": removed, "action": "removed" if commands else "none"}
+        plan = InterfacePlan(before=wgconfig.render(current, redact=True) if current else "", after="",
+                             commands=commands, values=values)
+        plan.steps = {"stop": bool(unit["active"] or unit["enabled"]), "remove": current is not None}
+        return plan
 
     # --- apply --------------------------------------------------------------------------------------------
-    old_text = read_file(path)
-    if dropin:
-        backend.ensure_dropin()
-    if pl["file_changed"]:
-        os.makedirs(p["config_dir"], mode=0o700, exist_ok=True)
-        write_private_file(path, wgconfig.render(desired))
-    elif mode_fix:
-        os.chmod(path, 0o600)
-    try:
+    def apply(self, plan: InterfacePlan) -> Result:
+        steps = plan.steps
+        if self.p["state"] == "absent":
+            if steps["stop"]:
+                self.node.systemctl("disable", "--now", self.unit)
+            if steps["remove"]:
+                os.unlink(self.path)
+            return plan.result()
+        old_text = read_file(self.path)
+        if steps["dropin"]:
+            self.node.ensure_dropin()
+        if steps["write"]:
+            os.makedirs(self.p["config_dir"], mode=0o700, exist_ok=True)
+            write_private_file(self.path, wgconfig.render(steps["desired"]))
+        elif steps["chmod"]:
+            os.chmod(self.path, 0o600)
+        try:
+            self._activate(steps["action"])
+        except BackendError as exc:
+            restored = self._restore(old_text, steps)
+            raise FedmeshError(f"applying the new configuration failed ({steps['action']}): {exc.problem}",
+                               field="name", changed=True, remains=restored,
+                               **{k: v for k, v in plan.values.items() if k != "config"}) from None
+        if steps["enable"]:
+            self.node.systemctl("enable" if self.p["enabled"] else "disable", self.unit)
+        return plan.result()
+
+    def _activate(self, action: str) -> None:
         if action == "started":
-            backend.systemctl("start", unit)
+            self.node.systemctl("start", self.unit)
         elif action == "restarted":
-            backend.systemctl("restart", unit)
+            self.node.systemctl("restart", self.unit)
         elif action == "syncconf":
-            backend.syncconf(name)
-        if action in ("started", "restarted") and not backend.wait_up(name):
-            raise BackendError(f"{unit} is active but interface {name} did not come up")
-    except BackendError as exc:
-        restored = "removed the new config"
-        if old_text is not None:
-            write_private_file(path, old_text)
-            restored = "restored the previous config"
-            try:
-                if action == "syncconf":
-                    backend.syncconf(name)
-                elif state["active"]:
-                    backend.systemctl("restart", unit)
-            except BackendError:
-                restored += " (re-applying it failed too; check `systemctl status " + unit + "`)"
-        else:
-            os.unlink(path)
+            self.node.syncconf(self.name)
+        if action in ("started", "restarted") and not self.node.wait_up(self.name):
+            raise BackendError(f"{self.unit} is active but interface {self.name} did not come up")
+
+    def _restore(self, old_text: str | None, steps: dict[str, Any]) -> str:
+        """Put the previous config back (and re-apply it); say what is left."""
+        if old_text is None:
+            os.unlink(self.path)
             with contextlib.suppress(BackendError):
-                backend.systemctl("stop", unit)
-        module.fail_json(msg=f"applying the new configuration failed ({action}): {exc}; {restored}",
-                         **{k: v for k, v in result.items() if k not in ("changed", "diff")})
-    if enable_change:
-        backend.systemctl("enable" if p["enabled"] else "disable", unit)
-    module.exit_json(**result)
-
-
-def _load(path: str) -> tuple[dict[str, Any] | None, list[str]]:
-    try:
-        return load_current(path)
-    except wgconfig.ConfigError as exc:
-        raise _Fail(f"{path} cannot be parsed ({exc}); fix or remove it") from None
+                self.node.systemctl("stop", self.unit)
+            return "removed the new config"
+        write_private_file(self.path, old_text)
+        restored = "restored the previous config"
+        try:
+            if steps["action"] == "syncconf":
+                self.node.syncconf(self.name)
+            elif steps["was_active"]:
+                self.node.systemctl("restart", self.unit)
+        except BackendError:
+            restored += f" (re-applying it failed too; check `systemctl status {self.unit}`)"
+        return restored

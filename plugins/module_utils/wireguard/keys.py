@@ -1,6 +1,8 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""WireGuard (Curve25519) key helpers.
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
+
+WireGuard (Curve25519) key helpers.
 
 Key generation and public-key derivation use the ``cryptography`` library's X25519 when it is importable,
 else ``wg genkey`` / ``wg pubkey`` with the secret on stdin (never argv). A small pure-Python X25519
@@ -13,6 +15,8 @@ import binascii
 import os
 import re
 from typing import TYPE_CHECKING
+
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 
 try:
     from cryptography.hazmat.primitives import serialization
@@ -32,7 +36,7 @@ if TYPE_CHECKING:  # modules also run on Python 3.8 nodes: keep runtime-evaluate
 # A runner is ``run(argv, data) -> (rc, stdout, stderr)``; ``data`` goes to the command's stdin.
 
 
-class KeyError_(ValueError):
+class KeyError_(FedmeshError):
     """Raised for malformed keys or when no key backend is available."""
 
 
@@ -104,6 +108,29 @@ def x25519_pure(scalar: bytes, u: bytes) -> bytes:
 
 
 _BASEPOINT = (9).to_bytes(32, "little")
+
+# Low-order points of Curve25519 (the list libsodium and others refuse), as u-coordinates mod p: 0, 1, the two
+# points of order 8 and p-1 (order 2). Their other encodings (p, p+1, ... and every value with the top bit set,
+# which X25519 masks) reduce to these. A peer with such a "public key" has no secret: any handshake with it is
+# computable by anyone.
+_LOW_ORDER_U = frozenset({
+    0,
+    1,
+    325606250916557431795983626356110631294008115727848805560023387167927233504,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823,
+    _P - 1,
+})
+
+
+def is_low_order_key(value: str) -> bool:
+    """True when the base64 public key *value* is a low-order point (all-zero, 1, order 8, p-1, p, p+1, ...)."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(raw) != 32:
+        return False
+    return (int.from_bytes(raw, "little") & ((1 << 255) - 1)) % _P in _LOW_ORDER_U
 
 
 # --- public API -------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one place that decides what differs between a desired and a current interface snapshot.
+"""Private to fedmesh.cluster (not a public API: other collections must not import it).
+
+The one place that decides what differs between a desired and a current interface snapshot.
 
 Classification:
 

@@ -5,7 +5,7 @@ import ipaddress
 import random
 
 import pytest
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.ipam import IpamError, allocate, usable_range
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.ipam import IpamError, allocate, usable_range
 
 CIDR = "10.80.0.0/24"
 HOSTS = [f"node{i}" for i in range(20)]

@@ -1,9 +1,11 @@
 """Mesh planning: full mesh, edges through hubs, preshared-key pairs, validation."""
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import keys
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.mesh import MeshError, plan_mesh
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh import MeshError, plan_mesh
 
 CIDR = "10.80.0.0/24"
 
@@ -38,7 +40,14 @@ def test_edges_through_hubs() -> None:
         prim = h[e]["primary_hub"]
         for p in h[e]["peers"]:
             assert p["persistent_keepalive"] == 25 and p["endpoint"]
-            assert p["allowed_ips"] == ([CIDR] if p["name"] == prim else [h[p["name"]]["address"] + "/32"])
+            if p["name"] != prim:
+                assert p["allowed_ips"] == [h[p["name"]]["address"] + "/32"]
+                continue
+            # the primary hub carries the mesh CIDR less the other hub's /32: together exactly the CIDR, no overlap
+            nets = [ipaddress.ip_network(n) for n in p["allowed_ips"]]
+            nets += [ipaddress.ip_network(h[o]["address"] + "/32") for o in ("hub1", "hub2") if o != prim]
+            assert list(ipaddress.collapse_addresses(nets)) == [ipaddress.ip_network(CIDR)]
+            assert sum(n.num_addresses for n in nets) == 256
     # hubs peer every edge directly, without endpoint; they forward
     for hub in ("hub1", "hub2"):
         assert h[hub]["forwarding"] and {"e1", "e2"} <= set(h[hub]["peer_names"])

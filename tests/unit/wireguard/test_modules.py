@@ -286,6 +286,11 @@ def test_state_absent(tmp_path, capsys, node, secrets) -> None:
     ({"peers": [{"public_key": keys.public_key(keys.generate_private_key()), "preshared_key": "not-a-key",
                  "preshared_key_file": "/x"}]}, "mutually exclusive"),
     ({"listen_port": 0}, "listen_port"),
+    ({"peers": [{"public_key": "A" * 43 + "=", "allowed_ips": []}]}, "peers[0].public_key: 'AAAA"),  # all-zero
+    ({"peers": [{"name": "a", "public_key": keys.public_key(keys.generate_private_key()),
+                 "allowed_ips": ["10.9.0.0/24"]},
+                {"name": "b", "public_key": keys.public_key(keys.generate_private_key()),
+                 "allowed_ips": ["10.9.0.5/32"]}]}, "10.9.0.5/32 (peer b) overlaps 10.9.0.0/24 of peer a"),
     ({"implementation": "kernel"}, "implementation=kernel but the wireguard kernel module is not available"),
 ])
 def test_interface_bad_input_changes_nothing(tmp_path, capsys, node, secrets, over: dict, message: str) -> None:

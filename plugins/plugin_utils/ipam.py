@@ -1,4 +1,4 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Stable address assignment from one CIDR (IPv4 or IPv6). Pure logic, no I/O.
 
@@ -19,8 +19,10 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 
-class IpamError(ValueError):
+
+class IpamError(FedmeshError):
     """Bad input or no room left; the message names the host, the variable and the fix."""
 
 

@@ -1,4 +1,4 @@
-# Copyright: fedmesh maintainers
+# Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Checksums of a directory tree, as ``ansible.builtin.find``/``stat`` report them (SHA-1), for the
 ``tree_checksums`` lookup (kept here so it is testable without loading Ansible's plugin machinery)."""
