@@ -44,7 +44,8 @@ class GroupCommit:
         self._changed = asyncio.Event()  # replaced by a fresh one each time it is set (see _kick)
         self._applying = 0  # updates read and waiting for (or inside) their fold
         self._closing = False  # a quorum close is on its way: it will make every applied update durable
-        self._lost: list[tuple[int, int]] = []
+        #: (lo, hi, error): updates lo+1..hi will never be durable; their waiters raise the error
+        self._lost: list[tuple[int, int, ApiError]] = []
         self._io = asyncio.Lock()  # orders writes of round.ckpt (a checkpoint writes outside self._lock)
 
     def _kick(self) -> None:
@@ -67,8 +68,7 @@ class GroupCommit:
         """
         t0 = time.monotonic()
         while self._durable < seq:
-            if any(lo < seq <= hi for lo, hi in self._lost):
-                raise ApiError(503, "persist", "the update could not be made durable; retry later")
+            self._raise_if_lost(seq)
             idle = self._ckpt is None or self._ckpt.done()
             late = time.monotonic() - t0 > GROUP_WAIT_S
             if idle and (late or not (self._closing or self._applying or self._quorum_coming())):
@@ -77,6 +77,18 @@ class GroupCommit:
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), None if late else GROUP_WAIT_S)
+        self._raise_if_lost(seq)
+
+    def _raise_if_lost(self, seq: int) -> None:
+        for lo, hi, err in self._lost:
+            if lo < seq <= hi:
+                raise err
+
+    def _fail_pending(self, err: ApiError) -> None:
+        """Every applied, not yet durable update will never be: its waiter raises ``err``."""
+        if self._applied > self._durable:
+            self._lost.append((self._durable, self._applied, err))
+        self._kick()
 
     def _quorum_coming(self) -> bool:
         """Uploads under way (reserved, not yet accepted) would bring the round to its quorum."""
@@ -152,4 +164,6 @@ class GroupCommit:
         assert loaded is not None
         r, arrays = loaded
         self.round, self._agg = r, await _run(self._restore, r, arrays)
-        self._lost.append((self._durable, self._applied))  # applied since the last durable point: gone
+        # applied since the last durable point: gone
+        self._lost.append((self._durable, self._applied,
+                           ApiError(503, "persist", "the update could not be made durable; retry later")))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import wire
-from ..core import RULES, ModelSpec, UpdateRejected, make_round, restore_round
+from ..core import ModelSpec, UpdateRejected, make_round, restore_round, rule_class
 from .buffers import BodyBuffers, prefault
 from .commit import GroupCommit, _run
 from .config import Config, RoundDefaults
@@ -71,14 +71,7 @@ class Manager(GroupCommit):
         else:
             entry, data = latest, self.models.read(latest["version"])
         self._set_model(entry, data, self.models.server_state(entry["version"]))
-        self.spec = ModelSpec.of(self.global_model)
-        d = self.cfg.round
-        if d.rule not in RULES:
-            raise ValueError(f"config 'round.rule': unknown rule {d.rule!r}; known rules: {', '.join(RULES)}")
-        try:  # fail at start, not at the first auto-opened round
-            make_round(d.rule, self.spec, self.global_model, self.server_state, **d.params)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"config 'round.params' rejected by rule {d.rule!r}: {e}") from None
+        self.spec = ModelSpec.of(self.global_model)  # the config's rule and params were checked when it was parsed
         loaded = self.rounds.load(prune=True)
         if loaded is not None:
             r, arrays = loaded
@@ -153,8 +146,13 @@ class Manager(GroupCommit):
         return out
 
     def update_limit(self) -> int:
-        mub = self.round.get("max_update_bytes") if self.round else None
-        return min(self.cfg.client_max_size, mub or (self.spec.nbytes + HEADER_ROOM))
+        """Largest update body the current round accepts."""
+        return self._limit(self.round.get("max_update_bytes") if self.round else None)
+
+    def _limit(self, max_update_bytes: int | None) -> int:
+        """``max_update_bytes`` (default: the model's exact payload size plus header room), never above
+        ``client_max_size``: the one formula for the update-size limit."""
+        return min(self.cfg.client_max_size, max_update_bytes or (self.spec.nbytes + HEADER_ROOM))
 
     def _check_open(self, client: str, round_id: int, *, reserve: bool) -> dict[str, Any]:
         r = self.round
@@ -168,6 +166,9 @@ class Manager(GroupCommit):
         if client in r["accepted"] or (reserve and client in self._inflight):
             raise ApiError(409, "duplicate", f"client {client!r} already submitted an update for round {round_id}",
                            round=round_id, client=client)
+        if len(r["accepted"]) >= r["quorum"]:  # the quorum is exact: the round is closing without this update
+            raise ApiError(410, "late", f"round {round_id} already has its quorum of {r['quorum']} updates and is "
+                           "closing; fetch the new model and wait for the next round", round=round_id, current=r["id"])
         return r
 
     def reserve(self, client: str, round_id: int) -> None:
@@ -219,7 +220,7 @@ class Manager(GroupCommit):
             if staleness < 0:
                 raise ApiError(400, "malformed", f"base_version {p.base_version} is newer than the round's base "
                                f"version {r['base_version']}")
-            if staleness > r["max_staleness"] or (staleness and r["rule"] != "fedbuff"):
+            if staleness > r["max_staleness"] or (staleness and not rule_class(r["rule"]).BUFFERED):
                 raise ApiError(409, "stale", f"update is based on model version {p.base_version} but round "
                                f"{round_id} aggregates on version {r['base_version']}; fetch the latest model",
                                base_version=r["base_version"])
@@ -273,14 +274,11 @@ class Manager(GroupCommit):
     async def _open_locked(self, d: RoundDefaults) -> dict[str, Any]:
         if self.round and self.round["status"] == "open":
             raise ApiError(409, "round_open", f"round {self.round['id']} is still open; close it first")
-        if d.rule not in RULES:
-            raise ApiError(400, "bad_rule", f"unknown rule {d.rule!r}; known rules: {sorted(RULES)}")
-        try:
+        try:  # d passed parse_round (rule, params, quorum checked): what is left depends on the model
             agg = await _run(lambda: make_round(d.rule, self.spec, self.global_model, self.server_state, **d.params))
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, MemoryError) as e:
             raise ApiError(400, "bad_params", f"rule {d.rule!r} rejected its parameters: {e}") from None
-        mub = d.max_update_bytes
-        await _run(self._prepare_ingest, agg, min(self.cfg.client_max_size, mub or (self.spec.nbytes + HEADER_ROOM)))
+        await _run(self._prepare_ingest, agg, self._limit(d.max_update_bytes))
         now = time.time()
         rid = self._next_round_id()
         r: dict[str, Any] = {
@@ -337,7 +335,11 @@ class Manager(GroupCommit):
         else:
             agg = self._agg
             t0 = time.perf_counter()
-            new_model, new_state = await _run(agg.finalize)
+            try:
+                new_model, new_state = await _run(agg.finalize)
+            except Exception as e:  # noqa: BLE001 - any aggregation failure ends the round, never wedges it
+                await self._fail_locked(r, reason, e)
+                return self.public_round()
             agg_s = time.perf_counter() - t0
             self.metrics.aggregation_seconds.observe(agg_s)
             version = self.version + 1
@@ -353,13 +355,37 @@ class Manager(GroupCommit):
             async with self._io:
                 await _run(self.rounds.save, dict(r))
             self.metrics.rounds_closed.labels("aggregated").inc()
+        self._end_round()
+        log("info", "round_closed", round=r["id"], reason=reason, outcome=r["outcome"], accepted=len(r["accepted"]),
+            version=r.get("version"), aggregation_s=r.get("aggregation_s"))
+        return self.public_round()
+
+    def _end_round(self) -> None:
         self._agg = None
         self._unstage()
         self.buffers.clear()
         self.metrics.round_open.set(0)
-        log("info", "round_closed", round=r["id"], reason=reason, outcome=r["outcome"], accepted=len(r["accepted"]),
-            version=r.get("version"), aggregation_s=r.get("aggregation_s"))
-        return self.public_round()
+
+    async def _fail_locked(self, r: dict[str, Any], reason: str, error: Exception) -> None:
+        """The aggregate could not be computed (or is not finite): close the round without a model.
+
+        The previous model stays current; updates waiting for their acknowledgement get 409
+        ``round_failed``; the next round can be opened (auto_rounds opens it).
+        """
+        msg = f"{type(error).__name__}: {error}"
+        r.update(status="closed", outcome="failed", closed=time.time(), reason=reason, error=msg[:2000], agg=None)
+        self._fail_pending(ApiError(409, "round_failed", f"round {r['id']} failed to aggregate ({msg[:500]}); "
+                                    f"model version {self.version} stays current; submit to the next round",
+                                    round=r["id"]))
+        try:
+            async with self._io:
+                await _run(self.rounds.save, dict(r))
+        except OSError as e:  # the round is over in memory either way; a restart re-opens nothing stale
+            log("error", "checkpoint_failed", round=r["id"], error=repr(e))
+        self.metrics.rounds_closed.labels("failed").inc()
+        self._end_round()
+        log("error", "round_failed", round=r["id"], reason=reason, accepted=len(r["accepted"]), error=msg[:2000],
+            model_version=self.version)
 
     # ---------------------------------------------------------------- deadline
     def _start_timer(self) -> None:
@@ -367,6 +393,14 @@ class Manager(GroupCommit):
             self._timer.cancel()
         assert self.round is not None
         self._timer = asyncio.ensure_future(self._deadline_loop(self.round["id"]))
+
+    @staticmethod
+    def _deadline_minimum(r: dict[str, Any]) -> int:
+        """Updates a deadline close needs: ``min(quorum, min_at_deadline)``, but never fewer than the
+        rule can aggregate (Krum: 2f+3), so a deadline never closes a round into a failure."""
+        cls = rule_class(r["rule"])
+        need = cls.min_updates(cls.resolve_params(r["params"]))[0]
+        return max(min(r["quorum"], r["min_at_deadline"]), need)
 
     async def _deadline_loop(self, rid: int) -> None:
         while True:
@@ -381,7 +415,7 @@ class Manager(GroupCommit):
                 r = self.round
                 if r is None or r["id"] != rid or r["status"] != "open":
                     return
-                if len(r["accepted"]) >= min(r["quorum"], r["min_at_deadline"]):
+                if len(r["accepted"]) >= self._deadline_minimum(r):
                     await self._close_locked("deadline")
                     await self._maybe_auto_open()
                     return
