@@ -85,6 +85,7 @@ class _Bridge(logging.Handler):
 
 
 def install() -> None:
+    logging.captureWarnings(False)  # (re-)patch warnings.showwarning even if something replaced it since
     logging.captureWarnings(True)  # warnings.warn (NumPy's RuntimeWarning...) -> logger "py.warnings"
     for name in ("aiohttp", "asyncio", "py.warnings"):
         lg = logging.getLogger(name)

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from fedmesh_fl.core import (
-    MAX_NUM_SAMPLES, RULES, AggregationFailed, ModelSpec, UpdateRejected, make_round, rule_class,
+    MAX_NUM_SAMPLES,
+    RULES,
+    AggregationFailed,
+    ModelSpec,
+    UpdateRejected,
+    make_round,
+    rule_class,
 )
 
 MODEL = {"w": np.zeros((3, 2), np.float32), "b": np.zeros(2, np.float32)}
@@ -85,7 +91,7 @@ def test_fedadam_state_overflow_is_caught() -> None:
 def test_min_updates_capability(rule: str, params: dict, need: int) -> None:
     cls = rule_class(rule)
     assert cls.min_updates(cls.resolve_params(params))[0] == need
-    assert cls.NEEDS_ALL_UPDATES == (rule != "fedavg")
+    assert (rule != "fedavg") == cls.NEEDS_ALL_UPDATES
 
 
 def test_capabilities() -> None:
