@@ -125,7 +125,7 @@ async def healthz(request: web.Request) -> web.Response:
     m = request.app[MANAGER]
     r = m.round
     return _json(200, {"status": "ok", "model_version": m.version,
-                       "round": r["id"] if r else 0, "round_status": r["status"] if r else "none"})
+                       "round": r.id if r else 0, "round_status": r.status if r else "none"})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,7 +48,8 @@ def test_num_samples_at_the_maximum_is_accepted_and_finite() -> None:
 @pytest.mark.parametrize("rule", RULES)
 def test_no_rule_returns_a_non_finite_model(rule: str) -> None:
     """Finite updates whose sums overflow float32: finalize raises, never returns NaN/Inf."""
-    agg = make_round(rule, SPEC, MODEL, **({"clip_norm": 1e38} if rule == "clipped_fedavg" else {}))
+    params: dict[str, Any] = {"clip_norm": 1e38} if rule == "clipped_fedavg" else {}
+    agg = make_round(rule, SPEC, MODEL, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the arithmetic must not warn either
         for i in range(_min(rule)):
