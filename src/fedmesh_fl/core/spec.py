@@ -180,7 +180,10 @@ def validate(
         flat = layers if layers.flags.c_contiguous else np.ascontiguousarray(layers)
         if finite:
             check_finite(spec, client, flat)
-        return [(0, flat)]
+        # one view per layer, as for a mapping: the kernels then see the same pieces either way, so a
+        # flat update and the same update as layers aggregate bit for bit alike (BLAS kernels round a
+        # vector's tail differently from its body)
+        return [(a, flat[a:b]) for a, b in zip(spec.offsets[:-1], spec.offsets[1:], strict=False)]
     if not isinstance(layers, Mapping):
         raise UpdateRejected(
             "layout", client, None,
