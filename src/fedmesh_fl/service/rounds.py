@@ -386,9 +386,13 @@ class Manager:
                 if r is None or r.id != rid or not r.is_open:
                     return
                 if len(r.accepted) >= r.deadline_minimum():
-                    await self._close_locked("deadline")
-                    await self._maybe_auto_open()
-                    return
+                    try:
+                        await self._close_locked("deadline")
+                    except ApiError as e:  # could not persist the new model: try again after another deadline_s
+                        log("error", "deadline_close_failed", round=rid, error=e.message)
+                    else:
+                        await self._maybe_auto_open()
+                        return
                 r.deadline = time.time() + r.deadline_s
                 await self.commit.checkpoint_locked()
                 log("warning", "deadline_extended", round=rid, accepted=len(r.accepted), deadline=r.deadline)
