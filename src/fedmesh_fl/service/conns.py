@@ -10,7 +10,9 @@ factory (the runner's ``server``) with an :class:`asyncio.Protocol` that forward
 * closes a connection whose request headers have not been read ``header_timeout`` seconds after
   it opened, or after the first byte of a following request arrived (slow-header clients).  While
   a request is being handled (the body upload has its own ``body_timeout_s``) the timer is off;
-  idle keep-alive connections are closed by aiohttp's ``keepalive_timeout``.
+  idle keep-alive connections are closed by aiohttp's ``keepalive_timeout``.  Bytes that arrive
+  while a request is handled may be the start of a pipelined next one, so the timer starts again
+  when that request ends (such a connection, if it then idles, closes after ``header_timeout``).
 
 Both events are logged at most once per :data:`LOG_INTERVAL_S` with a count (not per socket).
 """
@@ -60,6 +62,7 @@ class _Guarded(asyncio.Protocol):
         self.transport: Any = None
         self.timer: asyncio.TimerHandle | None = None
         self.busy = False
+        self.early = False  # data arrived while a request was being handled (pipelining)
 
     # -- timer ------------------------------------------------------------------------
     def _arm(self) -> None:
@@ -81,6 +84,10 @@ class _Guarded(asyncio.Protocol):
         self.busy = flag
         if flag:
             self._disarm()
+            self.early = False
+        elif self.early:  # bytes of the next request came during this one: its headers are now on the clock
+            self.early = False
+            self._arm()
 
     # -- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -99,7 +106,10 @@ class _Guarded(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.inner is None:
             return
-        self._arm()  # bytes of a (next) request: its headers must be complete in time
+        if self.busy:
+            self.early = True
+        else:
+            self._arm()  # bytes of a (next) request: its headers must be complete in time
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:

@@ -223,3 +223,23 @@ def test_check_config_cli(tmp_path: Path) -> None:
     r = subprocess.run([*run, str(bad)], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 2 and "'quorum'=3" in r.stderr and "f=2" in r.stderr
     assert not (tmp_path / "st").exists()  # checking touches no state
+
+
+def test_borrowed_buffers_go_back_only_when_nothing_can_touch_them() -> None:
+    from fedmesh_fl.service.buffers import BodyBuffers
+    from fedmesh_fl.service.errors import ApiError
+
+    pool = BodyBuffers(1)
+    pool.fill(64)
+    with pool.borrowed(10, safe=(ApiError,)) as b:
+        first = b
+    with pytest.raises(ApiError), pool.borrowed(10, safe=(ApiError,)) as b:
+        assert b is first  # reused
+        raise ApiError(400, "malformed", "x")
+    with pytest.raises(asyncio.CancelledError), pool.borrowed(10, safe=(ApiError,)) as b:
+        assert b is first
+        raise asyncio.CancelledError  # a worker may still write into it: dropped, not pooled
+    with pool.borrowed(10, safe=(ApiError,)) as b:
+        assert b is not first
+    with pool.borrowed(None, safe=(ApiError,)) as b:
+        assert b is None
