@@ -204,8 +204,8 @@ def parse_config(d: Any, base_dir: Path | None = None) -> Config:
     if level not in LEVELS:
         raise ConfigError(f"'log_level' must be one of {LEVELS}")
     init_spec = d.get("init_spec")
-    if init_spec is not None and not (isinstance(init_spec, dict) and isinstance(init_spec.get("layers"), dict)):
-        raise ConfigError("'init_spec' must be an object with 'layers': {name: [dims]}")
+    if init_spec is not None:
+        _check_init_spec(init_spec)
     host = d.get("host", "127.0.0.1")
     if not isinstance(host, str):
         raise ConfigError("'host' must be a string")
@@ -221,6 +221,30 @@ def parse_config(d: Any, base_dir: Path | None = None) -> Config:
         header_timeout_s=_num(d, "header_timeout_s", 10.0, 0.1, 3600),
         keepalive_timeout_s=_num(d, "keepalive_timeout_s", 15.0, 0.1, 3600),
         max_connections=_int(d, "max_connections", 1000, 4, 1_000_000), log_level=level)
+
+
+#: Largest generated initial model (float32 values): 4 GiB.
+MAX_INIT_PARAMS = 1 << 30
+
+
+def _check_init_spec(spec: Any) -> None:
+    if not (isinstance(spec, dict) and isinstance(spec.get("layers"), dict) and spec["layers"]):
+        raise ConfigError("'init_spec' must be an object with 'layers': {name: [dims]}")
+    unknown = set(spec) - {"layers", "init", "scale", "seed"}
+    if unknown:
+        raise ConfigError(f"unknown init_spec keys: {sorted(unknown)}")
+    total = 0
+    for name, dims in spec["layers"].items():
+        if not (isinstance(dims, list) and len(dims) <= 32
+                and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_INIT_PARAMS for x in dims)):
+            raise ConfigError(f"'init_spec.layers.{name}' must be a list of at most 32 integers >= 0")
+        total += math.prod(dims)
+    if total > MAX_INIT_PARAMS:
+        raise ConfigError(f"'init_spec.layers' describe {total} values, over the limit of {MAX_INIT_PARAMS}")
+    if spec.get("init", "zeros") not in ("zeros", "normal"):
+        raise ConfigError("'init_spec.init' must be \"zeros\" or \"normal\"")
+    _num(spec, "scale", 0.01, 0.0, 1e6)
+    _int(spec, "seed", 0, 0, 2**63)
 
 
 def load_config(path: str | Path) -> Config:

@@ -243,3 +243,15 @@ def test_borrowed_buffers_go_back_only_when_nothing_can_touch_them() -> None:
         assert b is not first
     with pool.borrowed(None, safe=(ApiError,)) as b:
         assert b is None
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ({"layers": {"w": [10**9, 10**9]}}, "init_spec.layers"), ({"layers": {"w": ["x"]}}, "init_spec.layers.w"),
+    ({"layers": {"w": [2]}, "scale": float("nan")}, "scale"), ({"layers": {"w": [2]}, "init": "ones"}, "init"),
+    ({"layers": {}}, "init_spec"),
+])
+def test_init_spec_out_of_range_is_a_config_error(tmp_path: Path, spec: dict, field: str) -> None:
+    from fedmesh_fl.service.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        parse_config(make_config(tmp_path / "st", init_spec=spec))
