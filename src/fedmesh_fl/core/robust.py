@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
-from .base import CHUNK, Param, RoundAggregator, register
+from .base import CHUNK, MAX_CLIENTS, Param, RoundAggregator, register
 from .blas import single_threaded
 from .spec import F32, Layers, ModelSpec, UpdateRejected, check_finite
 
@@ -171,7 +171,7 @@ class TrimmedMean(_BlockRule):
         return kernels.column_trimmed_mean(self.block.rows, self.params["beta"]), {}
 
 
-F_PARAM = Param(1, "int", lo=0, doc="number of Byzantine clients tolerated")
+F_PARAM = Param(1, "int", lo=0, hi=MAX_CLIENTS, doc="number of Byzantine clients tolerated")
 
 
 class _KrumBase(_BlockRule):
@@ -204,7 +204,7 @@ class MultiKrum(_KrumBase):
     """Sample-weighted mean (as Flower's ``aggregate``) of the ``m`` lowest-scored updates."""
 
     rule = "multi_krum"
-    PARAMS = {"f": F_PARAM, "m": Param(1, "int", lo=1, doc="number of updates kept")}
+    PARAMS = {"f": F_PARAM, "m": Param(1, "int", lo=1, hi=MAX_CLIENTS, doc="number of updates kept")}
 
     @classmethod
     def min_updates(cls, params: Mapping[str, Any]) -> tuple[int, str]:
