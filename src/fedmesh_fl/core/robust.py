@@ -153,7 +153,6 @@ class _BlockRule(RoundAggregator):
         self.block.n = n
 
 
-
 @register
 class Median(_BlockRule):
     rule = "median"

@@ -41,7 +41,7 @@ def test_num_samples_at_the_maximum_is_accepted_and_finite() -> None:
     one = {k: np.ones_like(v) for k, v in MODEL.items()}
     agg.add("c1", one, MAX_NUM_SAMPLES)
     agg.add("c2", one, 1)
-    model, _ = agg.finalize()
+    model = agg.finalize()[0]
     assert all(np.isfinite(a).all() for a in model.values())
 
 
@@ -98,8 +98,8 @@ def test_min_updates_capability(rule: str, params: dict, need: int) -> None:
 
 def test_capabilities() -> None:
     assert [r for r in RULES if rule_class(r).BUFFERED] == ["fedbuff"]
-    assert {r for r in RULES if rule_class(r).NEEDS_ALL_UPDATES} == {"median", "trimmed_mean", "krum",
-                                                                      "multi_krum", "bulyan"}
+    robust = {"median", "trimmed_mean", "krum", "multi_krum", "bulyan"}
+    assert {r for r in RULES if rule_class(r).NEEDS_ALL_UPDATES} == robust
 
 
 @pytest.mark.parametrize(("params", "name"), [

@@ -30,7 +30,7 @@ def _json_lines(err: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def srv(tmp_path: Path):
     s = Server(make_config(tmp_path / "st", round={"rule": "fedavg", "quorum": 2, "deadline_s": 60},
-                          log_level="info", auto_rounds=1))
+                           log_level="info", auto_rounds=1))
     yield s
     s.stop()
 
