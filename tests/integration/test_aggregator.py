@@ -62,6 +62,49 @@ def test_fl_roles_converge_idempotently_and_train(tb: Testbed, shard: str) -> No
     assert done["model_version"] == 1 and done["accepted_clients"] == ["node2"], done
 
 
+# Run on node1 against the deployed service (Debian's python3, aiohttp and NumPy).
+_HOSTILE = r"""
+import gzip, http.client, json, socket, time
+def post(token, body, **hdrs):
+    c = http.client.HTTPConnection("127.0.0.1", 8470, timeout=30)
+    h = {"Content-Encoding": "gzip", "Connection": "close", **hdrs}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    c.request("POST", "/v1/rounds/1/updates", body=body, headers=h)
+    r = c.getresponse()
+    return r.status, r.read()[:300].decode()
+bomb = gzip.compress(bytes(64 << 20))
+out = {"no_token": post(None, bomb)[0], "gzip": post("it-token-c1", bomb)}
+socks = [socket.create_connection(("127.0.0.1", 8470)) for _ in range(20)]
+time.sleep(0.5)
+c = http.client.HTTPConnection("127.0.0.1", 8470, timeout=10)
+c.request("GET", "/healthz")
+out["healthz"] = c.getresponse().status
+for s in socks:
+    s.close()
+print(json.dumps(out))
+"""
+
+
+def test_deployed_service_refuses_hostile_input(tb: Testbed) -> None:
+    """The unit's fd limit, --check-config on the rendered config, encoded bodies and idle sockets."""
+    assert _sh(tb, "node1", "systemctl show -p LimitNOFILE --value fedmesh-aggregator") == "4096"
+    check = tb.exec("node1", f"PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.service --check-config {CONFIG}",
+                    check=False)
+    assert check.returncode == 0 and "valid aggregator config" in check.stdout, check
+    tb.exec("node1", f"cat > /root/hostile.py <<'EOF'{_HOSTILE}EOF")
+    out = json.loads(_sh(tb, "node1", "python3 /root/hostile.py"))
+    assert out["no_token"] == 401, out
+    assert out["gzip"][0] == 415 and "Content-Encoding" in out["gzip"][1], out
+    assert out["healthz"] == 200, out
+    bad_cfg = json.dumps({"state_dir": "/tmp/x", "clients": {"a": "0" * 64},
+                          "round": {"rule": "krum", "params": {"f": 2}, "quorum": 3}})
+    tb.exec("node1", f"cat > /root/bad.json <<'EOF'\n{bad_cfg}\nEOF")
+    bad = tb.exec("node1", "PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.service --check-config /root/bad.json",
+                  check=False)
+    assert bad.returncode == 2 and "'quorum'=3" in bad.stderr, bad
+
+
 def test_config_change_restarts_the_service(tb: Testbed, shard: str) -> None:
     cli = "PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client --url http://127.0.0.1:8470 round"
     pid = _sh(tb, "node1", "systemctl show -p MainPID --value fedmesh-aggregator")

@@ -13,14 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from . import robust, streaming  # noqa: F401  (register the rules)
-from .base import COMMON_PARAMS, RoundAggregator, rule_class
-from .spec import REASONS, ModelSpec, UpdateRejected, flatten, unflatten, validate
+# Importing a module registers its rules: this order is RULES' order.
+# isort: off
+from . import streaming  # noqa: F401
+from . import robust  # noqa: F401
+from . import delta  # noqa: F401
+# isort: on
 
-RULES: tuple[str, ...] = (
-    "fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad", "median", "trimmed_mean",
-    "krum", "multi_krum", "bulyan", "clipped_fedavg", "fedbuff",
-)
+from .base import COMMON_PARAMS, RoundAggregator, registered_rules, rule_class
+from .spec import MAX_NUM_SAMPLES, REASONS, AggregationFailed, ModelSpec, UpdateRejected, flatten, unflatten, validate
+
+#: Every rule name, from the one registry (:func:`rule_class` looks a name up there).
+RULES: tuple[str, ...] = registered_rules()
 
 
 def make_round(rule: str, spec: ModelSpec, global_model: Mapping[str, np.ndarray] | np.ndarray,
@@ -31,8 +35,6 @@ def make_round(rule: str, spec: ModelSpec, global_model: Mapping[str, np.ndarray
     Unknown rules, unknown parameters and out-of-range values raise ``ValueError`` naming
     the parameter and what is allowed.
     """
-    if rule not in RULES:
-        raise ValueError(f"unknown aggregation rule {rule!r}; allowed: {', '.join(RULES)}")
     return rule_class(rule)(spec, global_model, server_state, **params)
 
 
@@ -50,6 +52,7 @@ def rule_params(rule: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "REASONS", "RULES", "ModelSpec", "RoundAggregator", "UpdateRejected", "flatten", "make_round",
-    "restore_round", "rule_params", "unflatten", "validate",
+    "MAX_NUM_SAMPLES", "REASONS", "RULES", "AggregationFailed", "ModelSpec", "RoundAggregator", "UpdateRejected",
+    "flatten", "make_round",
+    "restore_round", "rule_class", "rule_params", "unflatten", "validate",
 ]

@@ -9,9 +9,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import blas
-from .spec import F32, Layers, ModelSpec, UpdateRejected, flat_model, validate
+from .spec import F32, AggregationFailed, Layers, ModelSpec, UpdateRejected, flat_model, unflatten, validate
 
 SNAPSHOT_FORMAT = 1
+#: Upper bound of ``max_clients`` (a robust rule's block grows to at most this many rows).
+MAX_CLIENTS = 1_000_000
 #: Elements processed per step by the streaming/column kernels (256 KiB of float32: stays in L2).
 CHUNK = 65536
 
@@ -39,7 +41,8 @@ class Param:
         return f"{what}{rng}{none}"
 
     def coerce(self, rule: str, name: str, value: Any) -> Any:
-        bad = ValueError(f"{rule}: parameter {name}={value!r} is invalid; it must be {self.describe()}")
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+        bad = ValueError(f"{rule}: parameter {name}={shown} is invalid; it must be {self.describe()}")
         if self.kind == "optint" and value is None:
             return None
         if self.kind == "bool":
@@ -53,7 +56,10 @@ class Param:
                 raise bad
             value = int(value)
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond float range (10**400)
+                raise bad from None
             if not math.isfinite(value):
                 raise bad
         if self.lo is not None and (value < self.lo or (self.lo_open and value == self.lo)):
@@ -65,7 +71,8 @@ class Param:
 
 COMMON_PARAMS: dict[str, Param] = {
     "max_update_bytes": Param(None, "optint", lo=1, doc="reject updates larger than this many bytes"),
-    "max_clients": Param(16, "int", lo=1, doc="expected clients per round (robust rules preallocate this many rows)"),
+    "max_clients": Param(16, "int", lo=1, hi=MAX_CLIENTS,
+                         doc="expected clients per round (robust rules preallocate up to this many rows)"),
     "grow": Param(True, "bool", doc="grow past max_clients by doubling; if false, extra updates are rejected"),
 }
 
@@ -80,7 +87,15 @@ def register(cls: type[RoundAggregator]) -> type[RoundAggregator]:
     return cls
 
 
+def registered_rules() -> tuple[str, ...]:
+    """Rule names in registration order."""
+    return tuple(_REGISTRY)
+
+
 def rule_class(rule: str) -> type[RoundAggregator]:
+    """The class registered for ``rule``; ValueError listing the known rules otherwise."""
+    if not isinstance(rule, str):
+        raise ValueError(f"aggregation rule must be a string, got {type(rule).__name__}")
     try:
         return _REGISTRY[rule]
     except KeyError:
@@ -99,6 +114,30 @@ class RoundAggregator:
     STATE_KEYS: ClassVar[tuple[str, ...]] = ()
     #: True when ``_accept`` itself rejects NaN/Inf (while copying), so ``add()`` skips that scan
     CHECKS_FINITE: ClassVar[bool] = False
+    # -- capabilities (what callers such as the service may rely on) ---------------------
+    #: Buffered/asynchronous: takes updates trained on older models (``staleness``/``base``);
+    #: False for the synchronous rules, which take only updates of the round's own model.
+    BUFFERED: ClassVar[bool] = False
+    #: Keeps every update until ``finalize`` (robust rules: memory grows with the client count).
+    NEEDS_ALL_UPDATES: ClassVar[bool] = False
+
+    @classmethod
+    def resolve_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """All parameters (defaults filled in, values coerced); ValueError naming a bad one."""
+        allowed = {**COMMON_PARAMS, **cls.PARAMS}
+        for name in params:
+            if name not in allowed:
+                raise ValueError(
+                    f"{cls.rule}: unknown parameter {name!r}; allowed parameters: {', '.join(sorted(allowed))}"
+                )
+        out = {name: p.coerce(cls.rule, name, params.get(name, p.default)) for name, p in allowed.items()}
+        cls._check_params(out)
+        return out
+
+    @classmethod
+    def min_updates(cls, params: Mapping[str, Any]) -> tuple[int, str]:
+        """Fewest updates ``finalize`` needs with these resolved parameters, and why (for messages)."""
+        return 1, "at least 1 update"
 
     def __init__(
         self,
@@ -107,16 +146,7 @@ class RoundAggregator:
         server_state: Mapping[str, np.ndarray] | None = None,
         **params: Any,
     ) -> None:
-        allowed = {**COMMON_PARAMS, **self.PARAMS}
-        for name in params:
-            if name not in allowed:
-                raise ValueError(
-                    f"{self.rule}: unknown parameter {name!r}; allowed parameters: {', '.join(sorted(allowed))}"
-                )
-        self.params: dict[str, Any] = {
-            name: p.coerce(self.rule, name, params.get(name, p.default)) for name, p in allowed.items()
-        }
-        self._check_params()
+        self.params: dict[str, Any] = self.resolve_params(params)
         self.spec = spec
         self._global_src = global_model
         self._global: np.ndarray | None = None
@@ -126,9 +156,11 @@ class RoundAggregator:
         self.samples: list[int] = []
         self._client_set: set[str] = set()
         self._result: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
+        self._failed: AggregationFailed | None = None
 
     # -- hooks for subclasses ---------------------------------------------------------
-    def _check_params(self) -> None:
+    @classmethod
+    def _check_params(cls, params: dict[str, Any]) -> None:
         """Cross-parameter checks (raise ValueError)."""
 
     def _accept(self, client: str, parts: list[tuple[int, np.ndarray]], num_samples: int,
@@ -168,7 +200,7 @@ class RoundAggregator:
         ``spec.num_params`` values.  ``staleness``/``base`` are for ``fedbuff`` only.
         Raises :class:`UpdateRejected` (state unchanged) for a bad update.
         """
-        if self._result is not None:
+        if self._result is not None or self._failed is not None:
             raise RuntimeError(f"{self.rule}: round already finalized; start a new round with make_round()")
         if not isinstance(client, str) or not client:
             raise ValueError(f"client id must be a non-empty string, got {client!r}")
@@ -183,32 +215,59 @@ class RoundAggregator:
                 f"the round is full ({self.params['max_clients']} updates, max_clients); "
                 "raise max_clients or enable grow.",
             )
-        if self.rule != "fedbuff" and (base is not None or staleness != 0):
-            raise ValueError(f"{self.rule}: staleness/base are only meaningful for the fedbuff rule")
+        if not self.BUFFERED and (base is not None or staleness != 0):
+            raise ValueError(f"{self.rule}: staleness/base are only meaningful for a buffered rule (fedbuff)")
         parts = validate(self.spec, client, layers, num_samples, self.params["max_update_bytes"],
                          finite=not self.CHECKS_FINITE)
-        self._accept(client, parts, int(num_samples), staleness, base)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is caught by finalize()
+            self._accept(client, parts, int(num_samples), staleness, base)
         self.clients.append(client)
         self.samples.append(int(num_samples))
         self._client_set.add(client)
 
     def finalize(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """``(new global model, new server state)``; idempotent.  Needs at least one update."""
+        """``(new global model, new server state)``; idempotent.  Needs at least one update.
+
+        Raises :class:`AggregationFailed` (every later call too) when the model or the server
+        state would hold NaN/Inf -- e.g. sample-weighted sums beyond float32's range: a
+        non-finite model is never returned.
+        """
+        if self._failed is not None:
+            raise self._failed
         if self._result is None:
             if self.count == 0:
                 raise ValueError(f"{self.rule}: cannot finalize a round without updates")
-            vec, state = self._finalize()
-            from .spec import unflatten
-
-            self._result = (unflatten(self.spec, vec.astype(F32, copy=False)), state)
+            self.require_min_updates()
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                vec, state = self._finalize()
+            vec = vec.astype(F32, copy=False)
+            self._check_result(vec, state)
+            self._result = (unflatten(self.spec, vec), state)
         return self._result
+
+    def require_min_updates(self) -> None:
+        """ValueError when the round holds fewer updates than :meth:`min_updates` asks for."""
+        need, why = self.min_updates(self.params)
+        if self.count < need:
+            raise ValueError(f"{self.rule}: needs {why}, got {self.count}")
+
+    def _check_result(self, vec: np.ndarray, state: Mapping[str, np.ndarray]) -> None:
+        """AggregationFailed (remembered) if the new model or server state holds NaN/Inf."""
+        for what, a in [("model", vec), *((f"server_state[{k!r}]", v) for k, v in state.items())]:
+            bad = _nonfinite_count(a)
+            if bad:
+                self._failed = AggregationFailed(
+                    f"{self.rule}: the aggregated {what} has {bad} NaN/infinite value(s) of {a.size} "
+                    f"(the {self.count} updates' weighted sums overflow float32); no model was produced"
+                )
+                raise self._failed
 
     def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """JSON-able metadata and arrays capturing the in-progress round.
 
         The arrays may be views of live state: serialise them before the next ``add()``.
         """
-        if self._result is not None:
+        if self._result is not None or self._failed is not None:
             raise RuntimeError(f"{self.rule}: round already finalized; nothing to snapshot")
         meta: dict[str, Any] = {
             "format": SNAPSHOT_FORMAT,
@@ -268,6 +327,15 @@ class RoundAggregator:
                 raise ValueError(f"{self.rule}: server_state[{key!r}] contains NaN or infinite values")
             out[key] = a
         return out
+
+
+def _nonfinite_count(a: np.ndarray) -> int:
+    """NaN/Inf values in ``a``: one BLAS pass (a.a is finite) in the common case, exact otherwise."""
+    if a.ndim == 1 and a.dtype in (np.float32, np.float64):
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.dot(a, a)):
+                return 0
+    return int(a.size - np.count_nonzero(np.isfinite(a)))
 
 
 def _check_layout(spec: ModelSpec, model: Mapping[str, np.ndarray] | np.ndarray) -> None:

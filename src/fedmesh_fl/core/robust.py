@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
-from .base import CHUNK, Param, RoundAggregator, register
+from .base import CHUNK, MAX_CLIENTS, Param, RoundAggregator, register
 from .blas import single_threaded
 from .spec import F32, Layers, ModelSpec, UpdateRejected, check_finite
 
@@ -103,13 +103,20 @@ class UpdateBlock:
         self.n += 1
 
 
+#: Rows preallocated when a round opens are capped at this many bytes; the block grows by doubling
+#: past it (so ``max_clients`` up to its maximum cannot allocate terabytes up front).
+PREALLOC_MAX_BYTES = 256 << 20
+
+
 class _BlockRule(RoundAggregator):
-    MIN_CLIENTS_DOC = "1"
     CHECKS_FINITE = True
+    NEEDS_ALL_UPDATES = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.block = UpdateBlock(self.spec.num_params, self.params["max_clients"])
+        row = max(1, self.spec.nbytes)
+        self.block = UpdateBlock(self.spec.num_params,
+                                 min(self.params["max_clients"], max(1, PREALLOC_MAX_BYTES // row)))
 
     def _accept(self, client: str, parts: list[tuple[int, np.ndarray]], num_samples: int,
                 staleness: int, base: Layers | None) -> None:
@@ -145,10 +152,6 @@ class _BlockRule(RoundAggregator):
         self.block.data[:n] = rows
         self.block.n = n
 
-    def _need(self, n_min: int, why: str) -> None:
-        if self.count < n_min:
-            raise ValueError(f"{self.rule}: {why} needs at least {n_min} updates, got {self.count}")
-
 
 @register
 class Median(_BlockRule):
@@ -167,7 +170,7 @@ class TrimmedMean(_BlockRule):
         return kernels.column_trimmed_mean(self.block.rows, self.params["beta"]), {}
 
 
-F_PARAM = Param(1, "int", lo=0, doc="number of Byzantine clients tolerated")
+F_PARAM = Param(1, "int", lo=0, hi=MAX_CLIENTS, doc="number of Byzantine clients tolerated")
 
 
 class _KrumBase(_BlockRule):
@@ -182,8 +185,13 @@ class Krum(_KrumBase):
     rule = "krum"
     PARAMS = {"f": F_PARAM}
 
+    @classmethod
+    def min_updates(cls, params: Mapping[str, Any]) -> tuple[int, str]:
+        f = params["f"]
+        return 2 * f + 3, f"at least 2f+3 = {2 * f + 3} updates (Krum with f={f})"
+
     def selected(self) -> list[int]:
-        self._need(2 * self.params["f"] + 3, f"Krum with f={self.params['f']} (2f+3)")
+        self.require_min_updates()
         return [int(i) for i in kernels.krum_select(self.distances(), self.params["f"], 1)]
 
     def _finalize(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -195,11 +203,17 @@ class MultiKrum(_KrumBase):
     """Sample-weighted mean (as Flower's ``aggregate``) of the ``m`` lowest-scored updates."""
 
     rule = "multi_krum"
-    PARAMS = {"f": F_PARAM, "m": Param(1, "int", lo=1, doc="number of updates kept")}
+    PARAMS = {"f": F_PARAM, "m": Param(1, "int", lo=1, hi=MAX_CLIENTS, doc="number of updates kept")}
+
+    @classmethod
+    def min_updates(cls, params: Mapping[str, Any]) -> tuple[int, str]:
+        f, m = params["f"], params["m"]
+        n = max(2 * f + 3, m)
+        return n, f"at least max(2f+3, m) = {n} updates (Multi-Krum with f={f}, m={m})"
 
     def selected(self) -> list[int]:
+        self.require_min_updates()
         f, m = self.params["f"], self.params["m"]
-        self._need(max(2 * f + 3, m), f"Multi-Krum with f={f}, m={m} (max(2f+3, m))")
         return [int(i) for i in kernels.krum_select(self.distances(), f, m)]
 
     def _finalize(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -215,9 +229,14 @@ class Bulyan(_KrumBase):
     rule = "bulyan"
     PARAMS = {"f": F_PARAM}
 
+    @classmethod
+    def min_updates(cls, params: Mapping[str, Any]) -> tuple[int, str]:
+        f = params["f"]
+        return 4 * f + 3, f"at least 4f+3 = {4 * f + 3} updates (Bulyan with f={f})"
+
     def selected(self) -> list[int]:
+        self.require_min_updates()
         f = self.params["f"]
-        self._need(4 * f + 3, f"Bulyan with f={f} (4f+3)")
         return kernels.bulyan_select(self.distances(), f, self.count - 2 * f)
 
     def _finalize(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:

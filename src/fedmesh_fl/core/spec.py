@@ -20,6 +20,18 @@ Layers = Mapping[str, np.ndarray] | np.ndarray
 
 REASONS = ("layout", "shape", "dtype", "nonfinite", "samples", "size", "duplicate", "capacity")
 
+#: Largest ``num_samples`` an update may report (10**12).  Sample counts weight the updates in
+#: float32/float64 arithmetic; a bound keeps the weights exact-ish and far from overflow (10**40
+#: made FedAvg's float32 weight infinite and the model all-NaN; 10**400 overflowed the conversion).
+MAX_NUM_SAMPLES = 10**12
+
+
+class AggregationFailed(ValueError):
+    """``finalize()`` could not produce a usable model (e.g. the aggregate overflowed to NaN/Inf).
+
+    The round is consumed: nothing was returned, and the caller keeps its previous model.
+    """
+
 
 class UpdateRejected(ValueError):
     """An update was refused; the aggregator state is unchanged.
@@ -101,8 +113,14 @@ class ModelSpec:
         validate(self, client, layers, num_samples, max_bytes)
 
 
+def _short(v: object, limit: int = 40) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _samples_ok(num_samples: object) -> bool:
-    return bool(isinstance(num_samples, (int, np.integer)) and not isinstance(num_samples, bool) and num_samples > 0)
+    return bool(isinstance(num_samples, (int, np.integer)) and not isinstance(num_samples, bool)
+                and 0 < num_samples <= MAX_NUM_SAMPLES)
 
 
 def _finite(client: str, layer: str | None, v: np.ndarray) -> None:
@@ -138,8 +156,8 @@ def validate(
     if not _samples_ok(num_samples):
         raise UpdateRejected(
             "samples", client, None,
-            f"num_samples must be a positive integer, got {num_samples!r}; report how many "
-            "local training examples produced this update.",
+            f"num_samples must be a positive integer of at most {MAX_NUM_SAMPLES}, got {_short(num_samples)}; "
+            "report how many local training examples produced this update.",
         )
     if isinstance(layers, np.ndarray):
         if max_bytes is not None and layers.nbytes > max_bytes:
@@ -162,7 +180,10 @@ def validate(
         flat = layers if layers.flags.c_contiguous else np.ascontiguousarray(layers)
         if finite:
             check_finite(spec, client, flat)
-        return [(0, flat)]
+        # one view per layer, as for a mapping: the kernels then see the same pieces either way, so a
+        # flat update and the same update as layers aggregate bit for bit alike (BLAS kernels round a
+        # vector's tail differently from its body)
+        return [(a, flat[a:b]) for a, b in zip(spec.offsets[:-1], spec.offsets[1:], strict=False)]
     if not isinstance(layers, Mapping):
         raise UpdateRejected(
             "layout", client, None,

@@ -1,4 +1,10 @@
-"""``python3 -m fedmesh_fl.service --config FILE.json`` (see the package docstring for the keys)."""
+"""``python3 -m fedmesh_fl.service --config FILE.json`` (see the package docstring for the keys).
+
+``--check-config FILE.json`` validates a config file exactly as the service would at start (every
+field's range, the rule and its parameters against the round's quorum) and exits 0, or prints one
+line naming the bad field and exits 2; it starts nothing and touches no state.  The aggregator role
+uses it as its config template's ``validate:`` command.
+"""
 from __future__ import annotations
 
 import argparse
@@ -28,10 +34,24 @@ async def _serve(cfg_path: str) -> int:
     return 0
 
 
+def check_config(path: str) -> int:
+    try:
+        load_config(path)
+    except ConfigError as e:
+        print(f"{path}: invalid aggregator config: {e}", file=sys.stderr)
+        return 2
+    print(f"{path}: valid aggregator config")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m fedmesh_fl.service", description="fedmesh aggregation service")
-    ap.add_argument("--config", required=True, help="service config JSON file")
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--config", help="service config JSON file")
+    what.add_argument("--check-config", metavar="FILE", help="validate FILE and exit (0: valid, 2: invalid)")
     args = ap.parse_args(argv)
+    if args.check_config is not None:
+        return check_config(args.check_config)
     # The event loop thread is I/O bound and the executor threads run NumPy loops that take the GIL
     # back every chunk; a short switch interval keeps the loop from waiting 5 ms per socket read.
     sys.setswitchinterval(0.0005)

@@ -14,7 +14,8 @@ from aiohttp import web, web_protocol
 
 from .. import wire
 from . import bodyread
-from .config import Config, ConfigError, parse_round
+from .config import Config, ConfigError, loads, parse_round
+from .conns import Guard, GuardedSite, fit_fd_limit
 from .errors import ApiError
 from .logs import install, log, set_level
 from .metrics import Metrics
@@ -24,17 +25,27 @@ MANAGER: web.AppKey[Manager] | str
 try:  # aiohttp >= 3.9 has typed app keys; Debian 12's 3.8 uses plain strings
     MANAGER = web.AppKey("manager", Manager)
     METRICS: Any = web.AppKey("metrics", Metrics)
+    GUARD: Any = web.AppKey("guard", Guard)
 except AttributeError:  # pragma: no cover - old aiohttp
-    MANAGER, METRICS = "manager", "metrics"
-JSON_LIMIT = 1 << 20
+    MANAGER, METRICS, GUARD = "manager", "metrics", "guard"
+#: Largest admin request body (JSON): round settings are a few hundred bytes.
+JSON_LIMIT = 64 * 1024
 #: Stream buffer per connection (aiohttp's default 64 KiB pauses the socket every 128 KiB of body).
 READ_BUFSIZE = 1 << 20
 
 
-def server_kwargs() -> dict[str, Any]:
-    """Extra AppRunner/Server arguments the installed aiohttp understands."""
+def server_kwargs(cfg: Config | None = None) -> dict[str, Any]:
+    """Extra AppRunner/Server arguments the installed aiohttp understands.
+
+    ``auto_decompress=False``: aiohttp would otherwise inflate a ``Content-Encoding: gzip`` body as
+    it arrives -- before any handler has checked the token or a size limit (a 1 MB body inflating to
+    1 GiB).  The service accepts no encoded bodies (415), so nothing is ever inflated.
+    """
     params = inspect.signature(web_protocol.RequestHandler.__init__).parameters
-    return {"read_bufsize": READ_BUFSIZE} if "read_bufsize" in params else {}
+    want: dict[str, Any] = {"read_bufsize": READ_BUFSIZE, "auto_decompress": False}
+    if cfg is not None:
+        want["keepalive_timeout"] = cfg.keepalive_timeout_s
+    return {k: v for k, v in want.items() if k in params}
 
 
 def _json(status: int, body: dict[str, Any], **headers: str) -> web.Response:
@@ -79,25 +90,42 @@ def _require_reader(request: web.Request) -> None:
 
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    guard = request.app.get(GUARD)
+    if guard is not None:
+        guard.busy(request.transport, True)  # headers are in: the header timeout is off
     try:
-        resp = await handler(request)
-    except ApiError as e:
-        resp = _json(e.status, e.body())
-    except web.HTTPException as e:
-        if e.status >= 400 and (e.content_type != "application/json" or request.get(bodyread.DIRECT)):
-            resp = _json(e.status, {"error": e.reason.lower().replace(" ", "_"), "message": e.text or e.reason})
-        else:
-            raise
+        try:
+            resp = await handler(request)
+        except ApiError as e:
+            resp = _json(e.status, e.body())
+        except web.HTTPException as e:
+            if e.status >= 400 and (e.content_type != "application/json" or request.get(bodyread.DIRECT)):
+                resp = _json(e.status, {"error": e.reason.lower().replace(" ", "_"), "message": e.text or e.reason})
+            else:
+                raise
+    finally:
+        if guard is not None:
+            guard.busy(request.transport, False)
     if request.get(bodyread.DIRECT):  # the body was read off the socket: aiohttp's parser is behind
         resp.force_close()
+    elif request.body_exists and not request.content.is_eof():
+        resp.force_close()  # refused before its body was read: close instead of draining the body
     return resp
+
+
+def _check_encoding(request: web.Request) -> None:
+    """415 for an encoded body (after authentication): bodies are never inflated."""
+    enc = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if enc not in ("", "identity"):
+        raise ApiError(415, "unsupported_encoding", f"Content-Encoding {enc[:40]!r} is not accepted; send the body "
+                       "uncompressed (with Content-Length or chunked)")
 
 
 async def healthz(request: web.Request) -> web.Response:
     m = request.app[MANAGER]
     r = m.round
     return _json(200, {"status": "ok", "model_version": m.version,
-                       "round": r["id"] if r else 0, "round_status": r["status"] if r else "none"})
+                       "round": r.id if r else 0, "round_status": r.status if r else "none"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -143,15 +171,22 @@ async def round_get(request: web.Request) -> web.Response:
 
 
 async def _read_json(request: web.Request) -> dict[str, Any]:
+    """An admin request's JSON object: at most JSON_LIMIT bytes (checked while reading, chunked or
+    not) and MAX_JSON_DEPTH levels; 400/413/415 otherwise."""
+    _check_encoding(request)
     if (request.content_length or 0) > JSON_LIMIT:
         raise ApiError(413, "too_large", f"JSON body over {JSON_LIMIT} bytes")
-    raw = await request.read()
+    raw = bytearray()
+    async for chunk in request.content.iter_any():
+        raw += chunk
+        if len(raw) > JSON_LIMIT:
+            raise ApiError(413, "too_large", f"JSON body over {JSON_LIMIT} bytes")
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
-    except ValueError as e:
-        raise ApiError(400, "malformed", f"body is not valid JSON: {e}") from None
+        body = loads(bytes(raw), "body")
+    except ConfigError as e:
+        raise ApiError(400, "malformed", str(e)) from None
     if not isinstance(body, dict):
         raise ApiError(400, "malformed", "body must be a JSON object")
     return body
@@ -212,67 +247,59 @@ async def _read_body(request: web.Request, limit: int, buf: np.ndarray | None, t
     return buf.data[:n]
 
 
+def _update_client(request: web.Request, m: Manager) -> tuple[int, str]:
+    """Round id and client of an upload: token, then encoding and size, before any body byte is read."""
+    try:
+        round_id = int(request.match_info["round_id"])
+    except ValueError:
+        raise ApiError(400, "malformed", "round id must be an integer") from None
+    client, admin = _who(m.cfg, _token_hash(request))
+    if client is None:
+        if admin:
+            raise ApiError(403, "forbidden", "the admin token cannot submit updates")
+        raise ApiError(401, "auth", "unknown token")
+    _check_encoding(request)
+    limit = m.update_limit()
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "too_large", f"update of {request.content_length} bytes is over the limit of "
+                       f"{limit} bytes", limit=limit)
+    return round_id, client
+
+
+async def _ingest(request: web.Request, m: Manager, client: str, round_id: int) -> tuple[int, int | None]:
+    """Read, decode and fold in the body (in an ingest slot, in a pooled buffer); (seq, num_samples)."""
+    limit = m.update_limit()
+    async with m.ingest_slots:  # bounds the update bodies held in memory at once
+        with m.buffers.borrowed(request.content_length, safe=(ApiError,)) as pooled:
+            try:
+                body = await _read_body(request, limit, pooled, m.cfg.body_timeout_s, m.cfg.ingest_slots)
+            except TimeoutError:
+                raise ApiError(408, "timeout", f"update body did not arrive within {m.cfg.body_timeout_s} s") from None
+            request.app[METRICS].bytes_received.inc(len(body))
+            try:
+                p = wire.decode(body, expect="update")
+            except wire.WireError as e:
+                raise ApiError(400, "malformed", f"malformed update payload: {e}") from None
+            if p.client not in ("", client):  # "" = the token's own client
+                raise ApiError(403, "forbidden", f"payload is for client {p.client!r}, the token is {client!r}'s")
+            if p.round != round_id:
+                raise ApiError(400, "malformed", f"payload is for round {p.round} but was posted to round {round_id}")
+            seq = await m.apply(client, round_id, p)  # returns or raises ApiError once the fold is over
+            return seq, p.num_samples  # folded into the aggregate: the buffer is not kept
+
+
 async def updates_post(request: web.Request) -> web.Response:
     m = request.app[MANAGER]
-    met = request.app[METRICS]
     client: str | None = None
     reserved = False
     try:
-        try:
-            round_id = int(request.match_info["round_id"])
-        except ValueError:
-            raise ApiError(400, "malformed", "round id must be an integer") from None
-        client, admin = _who(m.cfg, _token_hash(request))
-        if client is None:
-            if admin:
-                raise ApiError(403, "forbidden", "the admin token cannot submit updates")
-            raise ApiError(401, "auth", "unknown token")
-        limit = m.update_limit()
-        if request.content_length is not None and request.content_length > limit:
-            raise ApiError(413, "too_large", f"update of {request.content_length} bytes is over the limit of "
-                           f"{limit} bytes", limit=limit)
+        round_id, client = _update_client(request, m)
         m.reserve(client, round_id)
         reserved = True
-        async with m.ingest_slots:  # bounds the update bodies held in memory at once
-            n = request.content_length
-            pooled, gen = m.buffers.take(n) if n is not None else (None, 0)
-            reusable = False  # the buffer goes back to the pool only once nothing can still read it
-            try:
-                try:
-                    body = await _read_body(request, limit, pooled, m.cfg.body_timeout_s, m.cfg.ingest_slots)
-                except TimeoutError:
-                    reusable = True
-                    raise ApiError(408, "timeout",
-                                   f"update body did not arrive within {m.cfg.body_timeout_s} s") from None
-                except ApiError:
-                    reusable = True
-                    raise
-                met.bytes_received.inc(len(body))
-                try:
-                    try:
-                        p = wire.decode(body, expect="update")
-                    except wire.WireError as e:
-                        raise ApiError(400, "malformed", f"malformed update payload: {e}") from None
-                    if p.client not in ("", client):  # "" = the token's own client
-                        raise ApiError(403, "forbidden",
-                                       f"payload is for client {p.client!r}, the token is {client!r}'s")
-                    if p.round != round_id:
-                        raise ApiError(400, "malformed",
-                                       f"payload is for round {p.round} but was posted to round {round_id}")
-                    seq = await m.apply(client, round_id, p)  # returns or raises ApiError once the fold is over
-                except ApiError:
-                    reusable = True
-                    raise
-                num_samples = p.num_samples
-                del p, body  # folded into the aggregate: the buffer is not kept
-                reusable = True
-            finally:
-                if reusable and pooled is not None:
-                    m.buffers.give(pooled, gen)
-        result = await m.finish(client, round_id, seq, num_samples)
-        return _json(202, result)
+        seq, num_samples = await _ingest(request, m, client, round_id)
+        return _json(202, await m.finish(client, round_id, seq, num_samples))
     except ApiError as e:
-        met.updates_rejected.labels(e.code).inc()
+        request.app[METRICS].updates_rejected.labels(e.code).inc()
         log("warning", "update_rejected", round=request.match_info.get("round_id"), client=client,
             status=e.status, error=e.code, message=e.message)
         raise
@@ -287,6 +314,7 @@ def make_app(cfg: Config, manager: Manager | None = None) -> web.Application:
     app = web.Application(client_max_size=cfg.client_max_size, middlewares=[errors])
     app[MANAGER] = m  # type: ignore[index]
     app[METRICS] = met
+    app[GUARD] = Guard(cfg.max_connections, cfg.header_timeout_s)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/v1/model", model_latest)
@@ -322,10 +350,15 @@ async def start(cfg: Config) -> tuple[web.AppRunner, int]:
     set_level(cfg.log_level)
     install()
     app = make_app(cfg)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, **server_kwargs())
+    guard = app[GUARD]
+    guard.max_connections = fit_fd_limit(cfg.max_connections)
+    if cfg.direct_body_reads:
+        bodyread.check_support()
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **server_kwargs(cfg))
     await runner.setup()
     ctx = ssl_context(cfg)
-    site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=ctx, backlog=128)
+    site = GuardedSite(runner, cfg.host, cfg.port, guard, ssl_context=ctx, backlog=128,
+                       handshake_timeout=cfg.header_timeout_s)
     await site.start()
     server = getattr(site, "_server", None)
     port = cfg.port

@@ -12,6 +12,11 @@ uploads in parallel.  aiohttp still does the routing, authentication, headers an
 The HTTP parser then never sees the end of that body, so the connection is closed after the
 response (``request[DIRECT]`` tells the error middleware to do the same for error responses).
 TLS, compressed or chunked bodies, and transports without a socket use aiohttp's own stream.
+
+This relies on aiohttp internals (``StreamReader.read_nowait``/``feed_eof``/``is_eof``, the
+transport's ``pause_reading``), so it is used only with the aiohttp releases it is tested with
+(:data:`TESTED_AIOHTTP`: Debian 12's 3.8 and the pinned development 3.13); with any other the
+service logs ``direct_body_reads_unsupported`` once and every body takes aiohttp's normal path.
 """
 from __future__ import annotations
 
@@ -23,28 +28,58 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aiohttp import web
+import aiohttp
+from aiohttp import streams, web
 
 from .errors import ApiError
+from .logs import log
 
 #: ``request[DIRECT]`` is True once the body was read off the socket (the connection must close).
 DIRECT = "fedmesh_direct_body"
+#: aiohttp ``major.minor`` releases this module is tested with (requirements/dev.lock, Debian 12).
+TESTED_AIOHTTP = ("3.8", "3.13")
+_STREAM_API = ("read_nowait", "feed_eof", "is_eof")
 _POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
 _POOL_LOCK = threading.Lock()
+_support: tuple[bool, str] | None = None
+
+
+def supported(version: str | None = None) -> tuple[bool, str]:
+    """(usable, why not) for the installed aiohttp (or ``version``)."""
+    v = aiohttp.__version__ if version is None else version
+    if ".".join(v.split(".")[:2]) not in TESTED_AIOHTTP:
+        return False, f"aiohttp {v} is not one of the tested releases {', '.join(TESTED_AIOHTTP)}"
+    missing = [a for a in _STREAM_API if not hasattr(streams.StreamReader, a)]
+    if missing:
+        return False, f"aiohttp {v}'s StreamReader lacks {', '.join(missing)}"
+    return True, ""
+
+
+def check_support() -> bool:
+    """:func:`supported`, decided once per process; logs the fallback once."""
+    global _support
+    if _support is None:
+        _support = supported()
+        if not _support[0]:
+            log("warning", "direct_body_reads_unsupported", reason=_support[1],
+                fallback="update bodies use aiohttp's own stream")
+    return _support[0]
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    global _POOL
+    global _POOL, _POOL_SIZE
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:  # noqa: SLF001 - grow only
+        if _POOL is None or workers > _POOL_SIZE:  # grow only
             _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fedmesh-body")
+            _POOL_SIZE = workers
         return _POOL
 
 
 def direct_fd(request: web.Request) -> int | None:
     """The socket's fd when the body may be read directly, else None."""
     tr = request.transport
-    if tr is None or request.content_length is None:
+    if tr is None or request.content_length is None or not check_support():
         return None
     if request.headers.get("Content-Encoding") or request.headers.get("Transfer-Encoding"):
         return None  # aiohttp decodes those; the socket carries the encoded bytes

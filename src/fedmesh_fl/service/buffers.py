@@ -1,6 +1,9 @@
 """Memory the service pages in ahead of time: update-body buffers and fresh arrays."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 PAGE = 4096
@@ -53,3 +56,24 @@ class BodyBuffers:
     def give(self, buf: np.ndarray, gen: int) -> None:
         if gen == self.gen and buf.nbytes == self.size and len(self._free) < self.slots:
             self._free.append(buf)
+
+    @contextlib.contextmanager
+    def borrowed(self, n: int | None, safe: tuple[type[BaseException], ...]) -> Iterator[np.ndarray | None]:
+        """A buffer of at least ``n`` bytes (None when ``n`` is None: the body length is unknown).
+
+        It goes back to the pool when the block ends normally or with one of the ``safe`` exceptions
+        (raised only once nothing reads or writes the buffer any more); any other exception --
+        a cancellation while a worker thread may still fill it, or while the fold may still read
+        it -- drops it instead.
+        """
+        if n is None:
+            yield None
+            return
+        buf, gen = self.take(n)
+        try:
+            yield buf
+        except safe:
+            self.give(buf, gen)
+            raise
+        else:
+            self.give(buf, gen)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REJECT_REASONS = ("auth", "forbidden", "malformed", "too_large", "duplicate", "late", "not_open", "stale",
-                  "layout", "shape", "dtype", "nonfinite", "samples", "size", "capacity", "persist", "timeout")
+                  "layout", "shape", "dtype", "nonfinite", "samples", "size", "capacity", "persist", "timeout",
+                  "round_failed", "unsupported_encoding")
 
 
 class Metrics:
@@ -24,7 +25,7 @@ class Metrics:
         self.model_version = Gauge("fedmesh_model_version", "Latest global model version", registry=r)
         for reason in REJECT_REASONS:
             self.updates_rejected.labels(reason)  # export zeros so rates work from the start
-        for outcome in ("aggregated", "aborted"):
+        for outcome in ("aggregated", "aborted", "failed"):
             self.rounds_closed.labels(outcome)
 
     def render(self) -> bytes:

@@ -225,7 +225,7 @@ def test_deadline_closes_with_min_updates_and_extends_when_empty(tmp_path: Path)
         info = c.wait_for_round(after=1, timeout=5, poll=0.02)
         assert info["id"] == 2
         r1 = s.manager.round
-        assert r1 is not None and r1["id"] == 2
+        assert r1 is not None and r1.id == 2
         time.sleep(1.0)  # round 2 has no updates: deadline is extended, round stays open
         info = c.round_info()
         assert info["id"] == 2 and info["status"] == "open" and info["deadline"] > time.time()
