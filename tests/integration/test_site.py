@@ -14,8 +14,7 @@ import ansible_runner
 import pytest
 import yaml
 from conftest import play
-from demo import fl_demo
-from testbed import Testbed
+from testbed import Testbed, fl
 from testbed.ansible import ansible_env, parse_recap
 from testbed.engine import REPO, STATE_ROOT
 
@@ -44,11 +43,11 @@ def tb(testbed_factory, inventory: Path) -> Testbed:
 
 @pytest.fixture(scope="module")
 def heldout(tb: Testbed, inventory: Path) -> tuple:
-    return fl_demo.prepare(STATE_ROOT / "it-site-data", inventory, NODES)
+    return fl.prepare(STATE_ROOT / "it-site-data", inventory, NODES)
 
 
 def _round(tb: Testbed) -> dict:
-    return fl_demo._round(tb, fl_demo._aggregator_url(tb))
+    return fl.round_status(tb, fl.aggregator_url(tb))
 
 
 def test_site_check_mode_on_a_fresh_cluster_then_converges(tb: Testbed, inventory: Path, heldout: tuple) -> None:
@@ -120,7 +119,7 @@ def test_galaxy_tarball_install_and_run_by_fqcn(tb: Testbed, inventory: Path, tm
 
 def test_federated_training_learns_and_a_robust_rule_resists_poisoning(tb: Testbed, inventory: Path,
                                                                        heldout: tuple) -> None:
-    experiments = {e.name: e for e in fl_demo.run_all(tb, inventory, NODES, 8, *heldout)}
+    experiments = {e.name: e for e in fl.run_all(tb, inventory, NODES, 8, *heldout)}
     honest, poisoned, robust = (experiments[n].accuracy for n in ("fedavg", "fedavg-poisoned", "median-poisoned"))
     assert len(honest) == len(poisoned) == len(robust) == 8
     assert honest[-1] >= 0.7, f"FedAvg should learn well above chance (10%): {honest}"
@@ -157,14 +156,14 @@ def test_client_cut_off_mid_round_closes_at_quorum(tb: Testbed, inventory: Path,
         later = _wait_version(tb, start + 3)
         assert later >= start + 3
         health = tb.exec("node2", "PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client "
-                                  f"--url {fl_demo._aggregator_url(tb)} health", check=False)
+                                  f"--url {fl.aggregator_url(tb)} health", check=False)
         assert health.returncode == 0, "the aggregator must stay up while a client is gone"
     finally:
         tb.restore("node4")
 
 
 def _submit_as(tb: Testbed, node: str, token: str, round_id: int, base: int) -> dict:
-    url = fl_demo._aggregator_url(tb)
+    url = fl.aggregator_url(tb)
     cli = f"PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client --url {url} --token-file /root/t"
     res = tb.exec(node, f"umask 077; printf %s '{token}' > /root/t; {cli} get-model --out /root/m.npz >/dev/null "
                         f"&& {cli} submit --round {round_id} --file /root/m.npz --num-samples 10 "
