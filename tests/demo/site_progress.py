@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,19 @@ def layer_plays(site: Path) -> list[tuple[str, str]]:
 
     walk(site, None)
     return out
+
+
+def _message(lines: list[str]) -> str:
+    """The ``msg`` (else ``stderr``) of one result printed as YAML under its ``ok:``/``fatal:`` line, on one line."""
+    text = textwrap.dedent("\n".join(lines))
+    try:
+        data: Any = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError:
+        data = None
+    if isinstance(data, dict):
+        return " ".join(str(data.get("msg") or data.get("stderr") or "").split())
+    m = re.search(r"^\s*msg: (.*)$", text, re.MULTILINE)
+    return " ".join((m[1] if m else text).split())
 
 
 @dataclass
@@ -110,19 +124,12 @@ class Progress:
     def _flush_block(self) -> None:
         if self._block is None:
             return
-        text = "\n".join(self._block)
-        self._block = None
-        try:
-            data: Any = yaml.safe_load(text) if text.strip() else {}
-        except yaml.YAMLError:
-            data = {"msg": text.strip()}
-        if not isinstance(data, dict):
-            data = {"msg": str(data)}
+        lines, self._block = self._block, None
+        msg = _message(lines)
         if self._block_kind == "summary":
-            self.summary[self._block_host] = " ".join(str(data.get("msg", "")).split())
+            self.summary[self._block_host] = msg
         else:
-            msg = " ".join(str(data.get("msg") or data.get("stderr") or "").split())[:300]
-            line = f"    {self._block_host}: {self._block_kind} in [{self.task}]: {msg}"
+            line = f"    {self._block_host}: {self._block_kind} in [{self.task}]: {msg[:300]}"
             self.failures.append(line)
             self._interrupt(line)
 
