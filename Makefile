@@ -12,8 +12,11 @@ export ANSIBLE_HOME := $(CURDIR)/.ansible
 export CONTAINERS_CONF := $(CURDIR)/tests/testbed/containers.conf
 export PYTHONPATH := $(CURDIR)/tests:$(CURDIR)/src
 
+# Everything the test bed runs on the host (tests/testbed/doctor.sh names the command each one provides).
+# A minimal Debian 12 lacks iptables (netavark executes it) and python3-venv; the fresh-host check
+# (tests/testbed/fresh-host.sh, a stage of `make test`) proves this list is enough on a pristine install.
 APT_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap uidmap slirp4netns fuse-overlayfs shellcheck \
-                openssh-client iproute2
+                openssh-client iproute2 git python3 python3-venv
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := .build/fedmesh-cluster-$(VERSION).tar.gz
 COLLECTION_SOURCES := $(shell git ls-files -co --exclude-standard 2>/dev/null | grep -vE "^(collection/|demo-output/|inventories/demo/hosts.yml)")
@@ -21,9 +24,11 @@ COLLECTION_SOURCES := $(shell git ls-files -co --exclude-standard 2>/dev/null | 
 S ?= default
 F ?=
 
-.PHONY: bench help deps image collection unit lint sanity molecule molecule-all integration test demo clean gc
+.PHONY: bench help deps doctor fresh-host-check image collection unit lint sanity molecule molecule-all integration test demo clean gc
 
 help:
+	@echo "make deps          apt packages (Debian), then \`make doctor\`, then the venv"
+	@echo "make doctor        name every missing command the test bed needs, and its Debian package"
 	@echo "make demo          build nodes, provision them with site.yml from the installed collection, run an FL round"
 	@echo "make test          every test (unit, lint, sanity, Molecule, integration) on real test-bed nodes"
 	@echo "make unit          unit tests only (no hosts)"
@@ -32,22 +37,28 @@ help:
 	@echo "make molecule S=x  one Molecule scenario (default: default)"
 	@echo "make integration F=tests/integration/test_x.py   integration tests (one file with F=)"
 	@echo "make bench        benchmarks (aggregation vs floor and Flower, service ingest, mesh converge)"
-	@echo "make gc            remove every container/network/volume/loop device this checkout left behind"
+	@echo "make fresh-host-check  make deps on a pristine Debian 12 (in a container), then two containers ping by name"
+	@echo "make gc            remove every container/network/volume this checkout left behind"
 
 # ---------------------------------------------------------------- set-up (idempotent)
-.build/apt.stamp:
+# The stamp depends on the Makefile, so a package added to APT_PACKAGES is installed on the next run.
+.build/apt.stamp: Makefile
 	@mkdir -p .build
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then echo "apt: installing $$missing"; \
+	if [ -n "$$missing" ]; then echo "apt: installing" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	@touch $@
 
-$(VENV)/.stamp: requirements/dev.lock
+doctor:
+	@bash tests/testbed/doctor.sh
+
+$(VENV)/.stamp: requirements/dev.lock | .build/apt.stamp doctor
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.lock
 	@touch $@
 
-deps: .build/apt.stamp $(VENV)/.stamp
+# FEDMESH_DEPS_NO_VENV=1 stops after apt + doctor (the fresh-host check uses it to stay within minutes).
+deps: .build/apt.stamp doctor $(if $(FEDMESH_DEPS_NO_VENV),,$(VENV)/.stamp)
 
 image: deps
 	$(PY) -m testbed image
@@ -74,7 +85,7 @@ collection: $(TARBALL)
 unit: deps
 	$(BIN)/pytest -q tests/unit
 
-lint: deps
+lint: collection  # ansible-lint resolves fedmesh.cluster.* from the installed collection (ansible.cfg)
 	$(BIN)/ruff check .
 	$(BIN)/mypy plugins/module_utils plugins/plugin_utils plugins/filter plugins/lookup src bench tools tests/testbed tests/demo tests/integration
 	rm -rf .ansible/collections/ansible_collections/fedmesh  # never lint against a stale copy
@@ -96,6 +107,9 @@ integration: collection image
 
 test: deps
 	bash tests/run-all.sh
+
+fresh-host-check: deps
+	bash tests/testbed/fresh-host.sh
 
 # ---------------------------------------------------------------- benchmarks
 # flwr pins packages below the dev tool chain, so the comparison runs in its own venv.

@@ -15,10 +15,18 @@ python -m testbed up --name demo --nodes 4 --groups "$groups" --inventory invent
 echo "=== data shards (scikit-learn digits, non-IID) and tokens for the clients"
 python tests/demo/fl_demo.py prepare
 
-echo "=== ansible-playbook -i inventories/demo fedmesh.cluster.site (installed collection)"
-mkdir -p demo-output
-ansible-playbook -i inventories/demo fedmesh.cluster.site | tee demo-output/site.log | grep -E '^(PLAY|TASK|ok|changed|fatal|node[0-9] +:)|msg:' | grep -vE '^(ok|changed): ' || true
-grep -A6 '^PLAY RECAP' demo-output/site.log
+echo "=== ansible-playbook -i inventories/demo fedmesh.cluster.site (installed collection), one line per layer"
+echo "    (full output: demo-output/site.log)"
+# tests/demo/site_progress.py keeps the whole log and prints each layer's time, failures, the node summary and
+# the recap.  The playbook's own exit status decides: a failed site.yml stops the demo here.
+site_rc=0
+ansible-playbook -i inventories/demo fedmesh.cluster.site 2>&1 \
+  | python tests/demo/site_progress.py --site collection/ansible_collections/fedmesh/cluster/playbooks/site.yml \
+      --log demo-output/site.log || site_rc=$?
+if [ "$site_rc" -ne 0 ]; then
+  echo "=== site.yml failed (rc=$site_rc); see demo-output/site.log" >&2
+  exit "$site_rc"
+fi
 
 echo "=== federated training over the mesh"
 python tests/demo/fl_demo.py run --rounds "$rounds"

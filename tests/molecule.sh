@@ -10,11 +10,13 @@ export NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
 rm -rf .ansible/collections/ansible_collections/fedmesh
 scenario=${1:-default}
 if [ "$scenario" = all ]; then
-  scenarios=$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
-else
-  scenarios=$scenario
+  # Every scenario as its own job, FEDMESH_TEST_JOBS (default 2) at a time; each has its own test bed
+  # (molecule-<scenario>: own containers and network), so they cannot collide.
+  specs=()
+  for s in $(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort); do
+    specs+=("molecule-$s=bash tests/molecule.sh $s")
+  done
+  exec env PYTHONPATH="$PWD/tests${PYTHONPATH:+:$PYTHONPATH}" python -m testbed.pool --logs tests/output/jobs "${specs[@]}"
 fi
-for s in $scenarios; do
-  echo "=== molecule test -s $s"
-  molecule test -s "$s"
-done
+echo "=== molecule test -s $scenario"
+molecule test -s "$scenario"

@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import ansible_runner
 import pytest
 import yaml
-from conftest import play
-from demo import fl_demo
-from testbed import Testbed
+from conftest import INSTALLED, play
+from testbed import Testbed, fl
 from testbed.ansible import ansible_env, parse_recap
-from testbed.engine import REPO, STATE_ROOT
+from testbed.engine import CONTAINERS_CONF, REPO, STATE_ROOT
 
 pytestmark = pytest.mark.testbed
 
@@ -44,11 +42,11 @@ def tb(testbed_factory, inventory: Path) -> Testbed:
 
 @pytest.fixture(scope="module")
 def heldout(tb: Testbed, inventory: Path) -> tuple:
-    return fl_demo.prepare(STATE_ROOT / "it-site-data", inventory, NODES)
+    return fl.prepare(STATE_ROOT / "it-site-data", inventory, NODES)
 
 
 def _round(tb: Testbed) -> dict:
-    return fl_demo._round(tb, fl_demo._aggregator_url(tb))
+    return fl.round_status(tb, fl.aggregator_url(tb))
 
 
 def test_site_check_mode_on_a_fresh_cluster_then_converges(tb: Testbed, inventory: Path, heldout: tuple) -> None:
@@ -120,7 +118,7 @@ def test_galaxy_tarball_install_and_run_by_fqcn(tb: Testbed, inventory: Path, tm
 
 def test_federated_training_learns_and_a_robust_rule_resists_poisoning(tb: Testbed, inventory: Path,
                                                                        heldout: tuple) -> None:
-    experiments = {e.name: e for e in fl_demo.run_all(tb, inventory, NODES, 8, *heldout)}
+    experiments = {e.name: e for e in fl.run_all(tb, inventory, NODES, 8, *heldout)}
     honest, poisoned, robust = (experiments[n].accuracy for n in ("fedavg", "fedavg-poisoned", "median-poisoned"))
     assert len(honest) == len(poisoned) == len(robust) == 8
     assert honest[-1] >= 0.7, f"FedAvg should learn well above chance (10%): {honest}"
@@ -157,14 +155,14 @@ def test_client_cut_off_mid_round_closes_at_quorum(tb: Testbed, inventory: Path,
         later = _wait_version(tb, start + 3)
         assert later >= start + 3
         health = tb.exec("node2", "PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client "
-                                  f"--url {fl_demo._aggregator_url(tb)} health", check=False)
+                                  f"--url {fl.aggregator_url(tb)} health", check=False)
         assert health.returncode == 0, "the aggregator must stay up while a client is gone"
     finally:
         tb.restore("node4")
 
 
 def _submit_as(tb: Testbed, node: str, token: str, round_id: int, base: int) -> dict:
-    url = fl_demo._aggregator_url(tb)
+    url = fl.aggregator_url(tb)
     cli = f"PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client --url {url} --token-file /root/t"
     res = tb.exec(node, f"umask 077; printf %s '{token}' > /root/t; {cli} get-model --out /root/m.npz >/dev/null "
                         f"&& {cli} submit --round {round_id} --file /root/m.npz --num-samples 10 "
@@ -200,16 +198,49 @@ def test_aggregator_killed_mid_round_loses_no_accepted_update(tb: Testbed, inven
     assert _wait_version(tb, rnd["base_version"] + 1) == rnd["base_version"] + 1
 
 
+FAULT_AFTER = "Secure network (WireGuard mesh)"  # the site.yml layer after which node4 goes down
+
+
+def _site_with_fault(tmp_path: Path, after: str, fault: dict) -> Path:
+    """The installed site.yml with a ``localhost`` play spliced in right after layer ``after``: the fault lands
+    at a known point of the run, between two plays, instead of wherever a wall-clock timer would."""
+    playbooks = INSTALLED / "playbooks"
+    layers = yaml.safe_load((playbooks / "site.yml").read_text())
+    out: list[dict] = []
+    for entry in layers:
+        ref = entry["ansible.builtin.import_playbook"]
+        out.append({"name": entry["name"], "ansible.builtin.import_playbook": str(playbooks / ref)})
+        if entry["name"] == after:
+            out.append(fault)
+    assert len(out) == len(layers) + 1, f"site.yml has no layer named {after!r}"
+    path = tmp_path / "site-with-fault.yml"
+    path.write_text("---\n" + yaml.safe_dump(out, sort_keys=False))
+    return path
+
+
 def test_node_stopped_during_site_fails_only_that_host_then_converges(tb: Testbed, inventory: Path,
-                                                                      heldout: tuple) -> None:
-    stopper = threading.Timer(8.0, tb.stop, args=("node4",))
-    stopper.start()
-    try:
-        res = play(tb, str(SITE))
-    finally:
-        stopper.join()
-    assert res.rc != 0
+                                                                      heldout: tuple, tmp_path: Path) -> None:
+    stop = {"name": "Fault: node4 goes down", "hosts": "localhost", "gather_facts": False, "tasks": [{
+        "name": "Stop node4", "changed_when": True,
+        "ansible.builtin.command": {"argv": ["podman", "stop", "-t", "5", tb.nodes["node4"].container]},
+        "environment": {"CONTAINERS_CONF": str(CONTAINERS_CONF)}}]}
+    res = play(tb, str(_site_with_fault(tmp_path, FAULT_AFTER, stop)))
+    # Exactly this: node4 is unreachable at the first task after the fault that connects to it (tasks that run
+    # on the controller, such as assert and set_fact, still report ok before that), changes nothing and gets no
+    # task after that; every other host finishes every layer without a failure (rc 4: some host unreachable).
+    assert res.rc == 4, f"rc={res.rc}\n{res.output[-3000:]}"
     assert res.failed_hosts() == ["node4"], f"only node4 may fail: {res.stats}\n{res.output[-3000:]}"
-    assert "node4" in res.output and ("UNREACHABLE" in res.output or "unreachable" in res.output)
+    assert res.stats["node4"]["unreachable"] == 1 and res.stats["node4"]["failed"] == 0, res.stats
+    after_fault = res.output[res.output.index("PLAY [Fault: node4 goes down]"):]
+    node4_lines = [line for line in after_fault.splitlines() if "[node4]" in line]
+    unreachable = [i for i, line in enumerate(node4_lines) if "UNREACHABLE!" in line]
+    assert unreachable == [len(node4_lines) - 1], node4_lines
+    assert not any(line.startswith("changed: [node4]") for line in node4_lines), node4_lines
+    summary = after_fault[after_fault.index("TASK [Node summary]"):]
+    assert all(f"ok: [{h}]" in summary for h in ("node1", "node2", "node3")), summary[:2000]
+    # The layers after the fault really ran on the other nodes: node3 mounts the volume, the aggregator is up.
+    assert "index.json" in tb.exec("node3", f"ls {STATE}/models").stdout
+    assert _round(tb), "the aggregator must answer with node4 gone"
     tb.start("node4")
     play(tb, str(SITE)).assert_ok()
+    assert "index.json" in tb.exec("node4", f"ls {STATE}/models").stdout, "node4's mount is back"

@@ -1,6 +1,6 @@
 """Command line for the test bed (used by the Makefile, Molecule's create/destroy, and people).
 
-    python -m testbed image [--layer full]          build or reuse the node image
+    python -m testbed image [--layer full]          build or reuse the node image (pristine: bare Debian 12)
     python -m testbed up --name NAME --nodes 3      start nodes, print {node: address}
     python -m testbed down --name NAME              remove that test bed
     python -m testbed gc                            remove everything this checkout left behind
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("image")
-    p.add_argument("--layer", default="full", choices=["base", "full"])
+    p.add_argument("--layer", default="full", choices=["pristine", "base", "full"])
     p = sub.add_parser("up")
     p.add_argument("--name", default="default")
     p.add_argument("--nodes", type=int, default=3)

@@ -4,6 +4,9 @@
 the nodes over SSH, exactly as it reaches real machines).  ``full``: base plus the packages the
 roles install (WireGuard userspace, GlusterFS, the FL service's Python deps), so scenarios don't
 reinstall them on every run; the roles still declare them, and find them present.
+``pristine``: ``debootstrap --variant=minbase bookworm`` with nothing added and nothing set up (no
+python3, no SSH, no Podman): the stand-in for a freshly installed Debian 12 host in the fresh-host
+check (tests/testbed/fresh-host.sh).
 
 The image tag is a hash of the recipe below: change the recipe and the next run rebuilds;
 otherwise the cached image is reused (``podman image exists``).
@@ -64,7 +67,14 @@ rm -f /var/lib/glusterd/glusterd.info
 apt-get clean; rm -rf /var/lib/apt/lists/*
 """
 
+# Only what debootstrap itself leaves behind that a real install would not have: downloaded .debs.
+PRISTINE_SETUP = r"""
+set -e
+apt-get clean
+"""
+
 LAYERS: dict[str, dict[str, Any]] = {
+    "pristine": {"packages": [], "setup": PRISTINE_SETUP, "parent": None, "cmd": "/bin/bash"},
     "base": {"packages": BASE_PACKAGES, "setup": BASE_SETUP, "parent": None},
     "full": {"packages": FULL_PACKAGES, "setup": FULL_SETUP, "parent": "base"},
 }
@@ -86,20 +96,22 @@ def _log(msg: str) -> None:
     print(f"[testbed:image] {msg}", file=sys.stderr, flush=True)
 
 
-def _build_base(ref: str) -> None:
-    rootfs = STATE_ROOT / "rootfs-build"
-    if rootfs.exists():
-        shutil.rmtree(rootfs)
+def _build_root(layer: str, ref: str) -> None:
+    """A root layer: debootstrap (+ the layer's packages), its set-up script in a chroot, podman import."""
+    spec = LAYERS[layer]
+    rootfs = STATE_ROOT / f"rootfs-build-{layer}-{uuid.uuid4().hex[:8]}"
     rootfs.mkdir(parents=True)
     try:
         _log(f"debootstrap {SUITE} (about a minute)")
-        subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-                        SUITE, str(rootfs), MIRROR], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["chroot", str(rootfs), "/bin/bash", "-c", BASE_SETUP], check=True)
+        include = [f"--include={','.join(spec['packages'])}"] if spec["packages"] else []
+        subprocess.run(["debootstrap", "--variant=minbase", *include, SUITE, str(rootfs), MIRROR], check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run(["chroot", str(rootfs), "/bin/bash", "-c", spec["setup"]], check=True)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."],
                                stdout=subprocess.PIPE)
         assert tar.stdout is not None
-        podman("import", "--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
+        cmd = spec.get("cmd", "/sbin/init")
+        podman("import", "--change", f'CMD ["{cmd}"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
                "-", ref, input_data=tar.stdout.read())
         tar.wait()
     finally:
@@ -128,7 +140,7 @@ def ensure_image(layer: str = "full") -> str:
     started = time.monotonic()
     _log(f"building {ref}")
     if LAYERS[layer]["parent"] is None:
-        _build_base(ref)
+        _build_root(layer, ref)
     else:
         _build_layer(layer, ref)
     _log(f"built {ref} in {time.monotonic() - started:.0f}s")

@@ -142,7 +142,6 @@ class Testbed:
             "ansible_ssh_private_key_file": str(self.key_file),
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
             "ansible_python_interpreter": "/usr/bin/python3",
-            "fedmesh_testbed": True,
         }
         children: dict[str, dict] = {g: {"hosts": {h: {} for h in members if h in hosts}}
                                      for g, members in self.groups.items()}
@@ -203,9 +202,6 @@ class Testbed:
         return json.dumps({n.name: n.address for n in self.nodes.values()}, sort_keys=True)
 
 
-def gc(all_checkout: bool = True) -> list[str]:
+def gc() -> list[str]:
     """Remove everything any test bed of this checkout left behind (after a crash, say)."""
-    removed = engine.remove_everything(checkout_prefix())
-    from .loops import detach_all
-    removed += detach_all()
-    return removed
+    return engine.remove_everything(checkout_prefix())
