@@ -333,9 +333,12 @@ class Manager:
         except OSError as e:  # the round stays open (finalize is idempotent): a later close retries
             log("error", "model_write_failed", round=r.id, version=version, error=repr(e))
             raise ApiError(503, "persist", f"model version {version} could not be written; retry the close") from None
-        self._set_model(Model.of(entry, data, new_state or None))
         r.close("aggregated", reason, version=version, aggregation_s=agg_s, sha256=entry["sha256"])
-        await self._save_round(r)
+        try:  # recorded closed (and its row segments pruned) before anyone is served the new version
+            await self._save_round(r)
+        except OSError as e:  # a restart settles it: the version that covers the round exists
+            log("error", "checkpoint_failed", round=r.id, error=repr(e))
+        self._set_model(Model.of(entry, data, new_state or None))
         self.metrics.rounds_closed.labels("aggregated").inc()
         return True
 
