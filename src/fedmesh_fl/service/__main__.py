@@ -2,8 +2,9 @@
 
 ``--check-config FILE.json`` validates a config file exactly as the service would at start (every
 field's range, the rule and its parameters against the round's quorum) and exits 0, or prints one
-line naming the bad field and exits 2; it starts nothing and touches no state.  The aggregator role
-uses it as its config template's ``validate:`` command.
+line naming the bad field and exits 2; it starts nothing and touches no state.  ``-`` reads the config
+from stdin.  The aggregator role uses it as its config template's ``validate:`` command, and on stdin to
+check the rendered config before any change (also in check mode).
 """
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m fedmesh_fl.service", description="fedmesh aggregation service")
     what = ap.add_mutually_exclusive_group(required=True)
     what.add_argument("--config", help="service config JSON file")
-    what.add_argument("--check-config", metavar="FILE", help="validate FILE and exit (0: valid, 2: invalid)")
+    what.add_argument("--check-config", metavar="FILE",
+                      help="validate FILE (- reads stdin) and exit (0: valid, 2: invalid)")
     args = ap.parse_args(argv)
     if args.check_config is not None:
         return check_config(args.check_config)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,12 +248,21 @@ def _check_init_spec(spec: Any) -> None:
     _int(spec, "seed", 0, 0, 2**63)
 
 
+MAX_CONFIG_BYTES = 16 << 20
+
+
 def load_config(path: str | Path) -> Config:
+    """Read and check a config file; ``-`` reads it from stdin (relative paths then stay as given)."""
+    if str(path) == "-":
+        raw = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError("config on stdin is over the limit of 16 MiB")
+        return parse_config(loads(raw, "config on stdin"))
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read config {p}: {e}") from None
-    if len(raw) > 16 << 20:
+    if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config {p} is {len(raw)} bytes, over the limit of 16 MiB")
     return parse_config(loads(raw, f"config {p}"), p.parent)
