@@ -223,6 +223,13 @@ def test_check_config_cli(tmp_path: Path) -> None:
     r = subprocess.run([*run, str(bad)], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 2 and "'quorum'=3" in r.stderr and "f=2" in r.stderr
     assert not (tmp_path / "st").exists()  # checking touches no state
+    # "-" reads the config from stdin (the aggregator role's probe, which also runs in check mode)
+    r = subprocess.run([*run, "-"], env=env, input=bad.read_text(), capture_output=True, text=True, timeout=60,
+                       check=False)
+    assert r.returncode == 2 and "'quorum'=3" in r.stderr, r.stderr
+    r = subprocess.run([*run, "-"], env=env, input="x" * ((16 << 20) + 1), capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode == 2 and "16 MiB" in r.stderr, r.stderr
 
 
 def test_borrowed_buffers_go_back_only_when_nothing_can_touch_them() -> None:
