@@ -28,6 +28,11 @@ def _min(rule: str) -> int:
 
 
 @pytest.mark.parametrize("ns", [MAX_NUM_SAMPLES + 1, 10**40, 10**400, 0, -1, True, 2.0])
+@pytest.mark.hostile(
+    "aggregator",
+    "`num_samples` of 0, -1, a bool, a float, 10**40 or 10**400 (core used as a library)",
+    "`UpdateRejected` naming `num_samples` and the maximum 10**12",
+)
 def test_num_samples_out_of_range_is_rejected_naming_the_field(ns: object) -> None:
     agg = make_round("fedavg", SPEC, MODEL)
     with pytest.raises(UpdateRejected, match="num_samples") as ei:
@@ -46,6 +51,11 @@ def test_num_samples_at_the_maximum_is_accepted_and_finite() -> None:
 
 
 @pytest.mark.parametrize("rule", RULES)
+@pytest.mark.hostile(
+    "aggregator",
+    "updates that drive any rule or server optimiser to NaN/Inf",
+    "`finalize()` raises `AggregationFailed`; no NaN/Inf model is returned",
+)
 def test_no_rule_returns_a_non_finite_model(rule: str) -> None:
     """Finite updates whose sums overflow float32: finalize raises, never returns NaN/Inf."""
     params: dict[str, Any] = {"clip_norm": 1e38} if rule == "clipped_fedavg" else {}
@@ -105,6 +115,11 @@ def test_capabilities() -> None:
 @pytest.mark.parametrize(("params", "name"), [
     ({"max_clients": 10**9}, "max_clients"), ({"eta": 10**400}, "eta"), ({"beta_1": float("nan")}, "beta_1"),
 ])
+@pytest.mark.hostile(
+    "aggregator",
+    "a rule parameter out of range (library)",
+    "`ValueError` naming the parameter and its range",
+)
 def test_out_of_range_parameters_name_the_parameter(params: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         make_round("fedadam", SPEC, MODEL, **params)

@@ -57,6 +57,11 @@ def srv(tmp_path: Path):
     s.stop()
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "a 1 MB gzip body inflating to 1 GiB, without a token",
+    "401 before any body byte is read; memory unchanged",
+)
 def test_gzip_bomb_without_a_token_is_not_inflated(srv: Server) -> None:
     bomb = gzip.compress(bytes(256 << 20), compresslevel=9)  # 256 MiB of zeros in ~250 kB
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -66,6 +71,11 @@ def test_gzip_bomb_without_a_token_is_not_inflated(srv: Server) -> None:
     assert grown_mb < 64, f"peak RSS grew by {grown_mb:.0f} MB: the body was inflated"
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "`Content-Encoding: gzip`, with or without Content-Length",
+    "415 either way",
+)
 def test_encoded_updates_get_415_with_or_without_content_length(srv: Server) -> None:
     body = gzip.compress(_payload())
     with_len = _post(srv.port, _head("tok-c1", f"Content-Length: {len(body)}\r\n"), body)
@@ -76,6 +86,11 @@ def test_encoded_updates_get_415_with_or_without_content_length(srv: Server) -> 
     assert srv.client("c1").submit(1, update(0), 3, 0)["accepted"]  # plain bodies still work
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "more idle sockets than `max_connections`",
+    "extra connections closed at once, logged once per interval; `/healthz` answers",
+)
 def test_connection_cap_keeps_the_service_answering(srv: Server, capsys: Any) -> None:
     socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _i in range(40)]
     try:
@@ -99,6 +114,11 @@ def test_connection_cap_keeps_the_service_answering(srv: Server, capsys: Any) ->
     assert len([e for e in events if e["event"] == "header_timeouts"]) <= 2
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "request headers sent 1 byte/s",
+    "connection closed after `header_timeout_s`",
+)
 def test_slow_headers_are_cut_off(srv: Server) -> None:
     t0 = time.monotonic()
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
@@ -128,6 +148,11 @@ def test_keep_alive_requests_are_not_cut_off(srv: Server) -> None:
         conn.close()
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "arithmetic that makes NumPy warn",
+    "a JSON log line, never raw stderr",
+)
 def test_numpy_and_python_warnings_become_json_lines(capsys: Any) -> None:
     import numpy as np
 

@@ -36,6 +36,11 @@ def srv(tmp_path: Path):
 
 
 @pytest.mark.parametrize("ns", [MAX_NUM_SAMPLES + 1, 10**40, 10**400])
+@pytest.mark.hostile(
+    "aggregator",
+    "`num_samples` over 10**12 (10**40, 10**400) in an update",
+    "422 `samples`, naming the field; no 500",
+)
 def test_num_samples_over_the_maximum_is_422_naming_the_field(srv: Server, ns: int) -> None:
     c1 = srv.client("c1")
     st, body = status_of(lambda: c1.submit(1, update(0), ns, 0))
@@ -45,6 +50,11 @@ def test_num_samples_over_the_maximum_is_422_naming_the_field(srv: Server, ns: i
     assert c1.submit(1, update(0), MAX_NUM_SAMPLES, 0)["accepted"]  # the maximum itself is fine
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "finite updates near float32's maximum whose FedAvg overflows",
+    "round `failed` (logged), previous model kept, next round opens",
+)
 def test_overflowing_aggregate_fails_the_round_and_keeps_the_model(tmp_path: Path, capsys: Any) -> None:
     srv = Server(make_config(tmp_path / "st", round={"rule": "fedavg", "quorum": 2, "deadline_s": 60},
                              log_level="info", auto_rounds=2))
@@ -77,6 +87,11 @@ def _overflow_round(srv: Server, capsys: Any) -> None:
     assert len(failed) == 1 and failed[0]["round"] == 1 and "NaN" in failed[0]["error"]
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "a restart after a failed round",
+    "the service starts and opens the next round",
+)
 def test_round_failure_survives_a_restart(tmp_path: Path) -> None:
     cfg = make_config(tmp_path / "st", round={"rule": "fedadam", "quorum": 1, "deadline_s": 60}, auto_rounds=3)
     s = Server(cfg)
@@ -95,6 +110,11 @@ def test_round_failure_survives_a_restart(tmp_path: Path) -> None:
         s.stop()
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "operator opens `krum` f=2 with quorum 3",
+    "400 naming `quorum` and the rule parameter",
+)
 def test_krum_round_that_could_never_close_is_refused_at_open(srv: Server) -> None:
     admin = srv.client()
     admin.close_round()
@@ -106,6 +126,11 @@ def test_krum_round_that_could_never_close_is_refused_at_open(srv: Server) -> No
     assert r["status"] == "open"
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "admin close of a round the rule cannot aggregate",
+    "200 `outcome: failed`; the service stays usable",
+)
 def test_admin_close_with_too_few_updates_ends_the_round_not_the_service(srv: Server) -> None:
     admin = srv.client()
     admin.close_round()
@@ -136,6 +161,11 @@ def test_deadline_waits_for_what_the_rule_needs(tmp_path: Path) -> None:
     ({"params": {"max_clients": 10**9}}, "max_clients"), ({"params": {"max_clients": 1e9}}, "max_clients"),
     ({"rule": "fedadam", "params": {"eta": 10**400}}, "eta"), ({"rule": ["x"]}, "rule"),
 ])
+@pytest.mark.hostile(
+    "aggregator",
+    "operator numbers out of range (`max_clients` 1e9, `deadline_s` 1e-9, ...)",
+    "400 naming the field",
+)
 def test_operator_input_out_of_range_is_400_naming_the_field(srv: Server, body: dict, field: str) -> None:
     admin = srv.client()
     admin.close_round()
@@ -144,6 +174,11 @@ def test_operator_input_out_of_range_is_400_naming_the_field(srv: Server, body: 
     assert admin.health()["round_status"] == "closed"  # nothing half-applied
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "admin JSON nested deeper than 16 levels or over 64 KiB",
+    "400 / 413, no RecursionError",
+)
 def test_deeply_nested_or_oversized_admin_json(srv: Server) -> None:
     admin = srv.client()
     admin.close_round()
@@ -182,6 +217,11 @@ def _raw(s: Server, method: str, path: str, body: bytes, token: str = "admin-sec
         conn.close()
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "many updates at once on a robust-rule round",
+    "exactly `quorum` aggregated; the rest 410 `late`",
+)
 def test_exact_quorum_under_concurrent_updates(tmp_path: Path) -> None:
     """Updates folded in after the quorum was reached are refused (410), so a round aggregates exactly
     ``quorum`` updates even when many arrive at once (robust rule: median)."""
@@ -211,6 +251,11 @@ def test_exact_quorum_under_concurrent_updates(tmp_path: Path) -> None:
         s.stop()
 
 
+@pytest.mark.hostile(
+    "aggregator",
+    "a config the service cannot run (file or stdin)",
+    "`--check-config` exits 2 naming the field; no state touched",
+)
 def test_check_config_cli(tmp_path: Path) -> None:
     cfg = make_config(tmp_path / "st")
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
@@ -257,6 +302,11 @@ def test_borrowed_buffers_go_back_only_when_nothing_can_touch_them() -> None:
     ({"layers": {"w": [2]}, "scale": float("nan")}, "scale"), ({"layers": {"w": [2]}, "init": "ones"}, "init"),
     ({"layers": {}}, "init_spec"),
 ])
+@pytest.mark.hostile(
+    "aggregator",
+    "an `init_spec` too large or malformed",
+    "config error naming the field",
+)
 def test_init_spec_out_of_range_is_a_config_error(tmp_path: Path, spec: dict, field: str) -> None:
     from fedmesh_fl.service.config import ConfigError, parse_config
 

@@ -49,6 +49,11 @@ def nodes(monkeypatch: Any) -> None:
 
 # ---------------------------------------------------------------- layout, with force
 @pytest.mark.parametrize("layout", [{"replica": 3}, {"disperse": 3}, {"replica": 3, "arbiter": 1}])
+@pytest.mark.hostile(
+    "gluster",
+    "`gluster_volume` `force: true` with a brick count that does not fill the replica/disperse sets",
+    "error naming `replica`/`disperse`, nothing run, nothing changed",
+)
 def test_force_with_bricks_that_do_not_fill_the_sets_is_refused_before_gluster(layout: dict, capsys, monkeypatch):
     answers = {**READ, "volume info new": "volume_info_missing.xml"}
     args = {"name": "new", "force": True, "bricks": ["node1:/b/n", "node2:/b/n", "node3:/b/n", "node1:/b/n2"],
@@ -80,6 +85,11 @@ class MarkingCreate(FakeGluster):
         return 0, fixture(self.answer), ""
 
 
+@pytest.mark.hostile(
+    "gluster",
+    "`volume create` failing inside gluster after the module made brick dirs",
+    "this node's bricks cleaned; `changed=true` with cleanup commands for the others",
+)
 def test_failed_create_undoes_this_nodes_bricks_and_reports_the_others(tmp_path: Path, nodes: None) -> None:
     mine, kept = tmp_path / "new", tmp_path / "old"
     kept.mkdir()  # an existing empty directory: only the marks gluster adds go
@@ -116,6 +126,11 @@ def test_create_refused_in_local_staging_touches_no_peer(tmp_path: Path, nodes: 
     assert err.value.changed is False and err.value.field == "bricks" and "root partition" in err.value.message
 
 
+@pytest.mark.hostile(
+    "gluster",
+    "a volume option gluster rejects after other steps ran",
+    "error naming `options`, `changed=true`, the commands that ran",
+)
 def test_a_step_failing_after_others_ran_reports_what_ran(nodes: None) -> None:
     b3 = ["node1:/x/new", "node2:/x/new", "node3:/x/new"]
     fake = FakeGluster({**READ, **OPTS, "volume info new": "volume_info_missing.xml",
@@ -130,6 +145,11 @@ def test_a_step_failing_after_others_ran_reports_what_ran(nodes: None) -> None:
 
 
 # ---------------------------------------------------------------- names that do not resolve
+@pytest.mark.hostile(
+    "gluster",
+    "`gluster_peer` with a name that does not resolve",
+    "\"does not resolve\" with the name, nothing probed",
+)
 def test_peer_that_does_not_resolve_is_refused_before_any_probe(capsys, monkeypatch) -> None:
     for check in (True, False):
         args = {"peers": ["node1", "node2", "nosuch-node.invalid"], "_ansible_check_mode": check}
@@ -145,6 +165,11 @@ def test_detaching_a_name_that_does_not_resolve_is_not_refused(nodes: None) -> N
     assert execute(pb, check_mode=True).commands == []
 
 
+@pytest.mark.hostile(
+    "gluster",
+    "a brick host that does not resolve",
+    "error naming `bricks` and the host, nothing changed",
+)
 def test_brick_host_that_does_not_resolve_is_refused(capsys, monkeypatch) -> None:
     answers = {**READ, "volume info new": "volume_info_missing.xml"}
     for check in (True, False):
