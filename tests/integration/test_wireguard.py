@@ -207,6 +207,7 @@ def test_a_host_var_port_is_that_hosts_port_only(tb: Testbed) -> None:
 
 def test_limit_refuses_a_change_hosts_outside_the_play_depend_on(tb: Testbed) -> None:
     host_vars = Path(tb.inventory).parent / "host_vars"
+    host_vars.mkdir(exist_ok=True)
     confs = {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes}
     (host_vars / "node1.yml").write_text("fedmesh_wireguard_mesh_listen_port: 51822\n")
     try:
@@ -221,6 +222,7 @@ def test_limit_refuses_a_change_hosts_outside_the_play_depend_on(tb: Testbed) ->
 
 def test_a_bad_host_var_fails_on_every_host_before_any_change(tb: Testbed) -> None:
     host_vars = Path(tb.inventory).parent / "host_vars"
+    host_vars.mkdir(exist_ok=True)
     confs = {n: sh(tb, n, "md5sum /etc/wireguard/wg0.conf") for n in tb.nodes}
     (host_vars / "node2.yml").write_text("fedmesh_wireguard_mesh_listen_port: 0\n")
     try:
