@@ -49,6 +49,11 @@ def converged() -> dict:
 
 
 # --- 1. one host's listen_port is that host's only -------------------------------------------------------
+@pytest.mark.hostile(
+    "wireguard",
+    "host var `fedmesh_wireguard_mesh_listen_port: 51821` on one host",
+    "only that host listens on 51821; every peer's endpoint uses that peer's own port",
+)
 def test_a_host_var_port_on_one_host_is_that_hosts_endpoint_port_only(converged) -> None:
     layout = wg_mesh_layout(HOSTS, {h: {} for h in HOSTS}, cidr=CIDR, settings=settings(node1=51821),
                             current=converged)
@@ -72,6 +77,11 @@ def test_hosts_outside_the_play_keep_their_own_or_inventory_port() -> None:
     ({"endpoint": "n1.example.net"}, "node1's endpoint (node1:51820 -> n1.example.net:51820)"),
     ({"address": "10.80.0.99"}, "node1's address (now 10.80.0.99)"),
 ])
+@pytest.mark.hostile(
+    "wireguard",
+    "a host's port, address or endpoint changed under `--limit` that leaves out hosts depending on it",
+    "fails before any change, naming the hosts that must be in the play",
+)
 def test_limit_refuses_a_change_hosts_outside_the_play_depend_on(converged, over: dict, what: str) -> None:
     s = settings()
     s["node1"].update(over)
@@ -104,6 +114,11 @@ def test_limit_without_changes_and_a_full_play_with_changes_pass(converged) -> N
     ("hub", "maybe", "host node1: fedmesh_wireguard_mesh_hub='maybe' is not true or false"),
     ("state", "gone", "host node1: fedmesh_wireguard_mesh_state='gone' is not present or absent"),
 ])
+@pytest.mark.hostile(
+    "wireguard",
+    "`listen_port: 0`, `hub: maybe` or `state: gone` on one host",
+    "every host fails with the same message naming host and variable; nothing changed",
+)
 def test_a_bad_host_var_fails_on_every_host(var: str, value: object, message: str) -> None:
     hv = {"node1": {f"fedmesh_wireguard_mesh_{var}": value}, "node2": {}, "node3": {}}
     # Whichever host evaluates it (the filter has no notion of "this host"), from the inventory or from settings.
@@ -112,6 +127,11 @@ def test_a_bad_host_var_fails_on_every_host(var: str, value: object, message: st
             wg_mesh_layout(HOSTS, hv, cidr=CIDR, settings=s)
 
 
+@pytest.mark.hostile(
+    "wireguard",
+    "a host var template that cannot be evaluated",
+    "error naming the host and the variable (never a silent default)",
+)
 def test_a_host_var_that_cannot_be_evaluated_is_an_error_not_a_default() -> None:
     class Broken(dict):
         def get(self, key: str, default: object = None) -> object:
@@ -137,6 +157,11 @@ def b64(u: int) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(LOW_ORDER))
+@pytest.mark.hostile(
+    "wireguard",
+    "a peer public key that is a low-order Curve25519 point (all zeros, 1, order 8, p-1, p, p+1, top bit set)",
+    "\"is a low-order Curve25519 point\", in the module and the mesh plan",
+)
 def test_low_order_points_are_refused(name: str) -> None:
     key = b64(LOW_ORDER[name])
     assert keys.is_low_order_key(key)
@@ -163,6 +188,11 @@ def test_real_keys_are_not_low_order() -> None:
     ("..", "is reserved by the kernel"),
     (7, "is not a string"),
 ])
+@pytest.mark.hostile(
+    "wireguard",
+    "an interface name too long, with a bad character, empty, `.` or `..`",
+    "the one rule it breaks, e.g. \"has 17 characters, more than 15\"",
+)
 def test_interface_name_says_which_rule_failed(name: object, message: str) -> None:
     problem = config.interface_name_problem(name)
     assert problem is not None and message in problem
@@ -180,6 +210,11 @@ def test_valid_interface_names() -> None:
     ("10.80.0.7/32", "10.80.0.0/24", "overlaps"),
     ("fd00::/64", "fd00::1/128", "overlaps"),
 ])
+@pytest.mark.hostile(
+    "wireguard",
+    "`allowed_ips` /24 on one peer and a /32 inside it on another",
+    "error naming both peers and networks; nothing changed",
+)
 def test_overlapping_allowed_ips_on_two_peers_are_refused(a: str, b: str, how: str) -> None:
     peers = [{"name": "alpha", "public_key": pub(), "allowed_ips": [a]},
              {"name": "beta", "public_key": pub(), "allowed_ips": [b]}]
