@@ -82,7 +82,7 @@ class Progress:
     def __init__(self, plays: list[tuple[str, str]], out: IO[str]) -> None:
         self.plays = plays
         self.pos = 0
-        self.layers = list(dict.fromkeys(layer for _play, layer in plays))
+        self.layers = list(dict.fromkeys(entry[1] for entry in plays))
         self.out = out
         self.layer: Layer | None = None
         self.task = ""
