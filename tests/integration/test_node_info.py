@@ -31,7 +31,7 @@ def test_node_info_matches_the_node(tb: Testbed, tmp_path: Path) -> None:
         assert facts["virtualization"] == {"type": "podman", "container": True, "guest": True}
         assert facts["devices"] == {"tun": True, "fuse": True}
         assert facts["systemd"]["pid1"] is True
-        # This host's kernel has no wireguard module (HOST-NOTES); the image ships wg + wireguard-go.
+        # The test-bed kernel has no wireguard module (none can be loaded); the image ships wg + wireguard-go.
         assert facts["wireguard"]["kernel_module"] == (real("test -d /sys/module/wireguard && echo y || echo n") == "y")
         assert facts["wireguard"]["tools"] and facts["wireguard"]["userspace"]
         assert facts["gpus_lspci_available"] is True
