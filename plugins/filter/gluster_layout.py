@@ -82,18 +82,20 @@ _value:
 from collections.abc import Mapping
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.gluster_layout import plan_layout
 
 _MISSING = object()
 ADDRESS_VARS = ("__fedmesh_glusterfs_address", "fedmesh_glusterfs_peer_address", "fedmesh_mesh_address")
 
 
-def _get(hv: Mapping[str, Any], key: str) -> Any:
+def _get(hv: Mapping[str, Any], key: str, host: str = "") -> Any:
     try:
         value = hv.get(key, _MISSING)
-    except Exception:  # an undefined variable raises when it is templated
+    except AnsibleUndefinedVariable:  # defined in terms of a variable this host does not have: unset
         return _MISSING
+    except Exception as exc:  # a host var whose template fails: say so, never fall back to another address
+        raise AnsibleFilterError(f"gluster_layout: host {host}: {key} cannot be evaluated: {exc}") from None
     return _MISSING if value is None or type(value).__name__.startswith("AnsibleUndefined") else value
 
 
@@ -103,7 +105,7 @@ def peer_address(hostvars: Any, host: str) -> str:
     except KeyError:
         raise AnsibleFilterError(f"gluster_layout: server {host} is not in the inventory") from None
     for key in ADDRESS_VARS:
-        value = _get(hv, key)
+        value = _get(hv, key, host)
         if value is not _MISSING and value != "":
             return str(value)
     return host

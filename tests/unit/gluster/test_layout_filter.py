@@ -107,3 +107,27 @@ def test_the_role_and_the_module_refuse_with_the_same_rule() -> None:
         plan_volume({"name": "fl", "replica": 3, "bricks": bricks, "force": True}, None)
     role = run([{"name": "fl", "replica": 3, "bricks": bricks, "force": True}])["errors"][0]
     assert role == f"{V}[name=fl].bricks: " + err.value.message.split(": ", 1)[1]
+
+
+class _Vars(dict):
+    """Host vars whose ``get`` templates a value, as Ansible's HostVars do."""
+
+    def __init__(self, raises: Exception) -> None:
+        super().__init__()
+        self.raises = raises
+
+    def get(self, key, default=None):  # type: ignore[override]
+        if key == "fedmesh_glusterfs_peer_address":
+            raise self.raises
+        return default
+
+
+def test_a_peer_address_that_cannot_be_evaluated_is_an_error_not_the_hostname() -> None:
+    from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
+
+    broken = {**HOSTVARS, "node2": _Vars(ZeroDivisionError("division by zero"))}
+    with pytest.raises(AnsibleFilterError, match=r"host node2: fedmesh_glusterfs_peer_address cannot be evaluated"):
+        run([{"name": "fl", "replica": 3}], hostvars=broken)
+    # Defined in terms of a variable the host lacks: unset, so the next address source (the hostname) is used.
+    undefined = {**HOSTVARS, "node2": _Vars(AnsibleUndefinedVariable("'x' is undefined"))}
+    assert run([{"name": "fl", "replica": 3}], hostvars=undefined)["addresses"]["node2"] == "node2"
