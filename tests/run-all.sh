@@ -46,6 +46,8 @@ for s in $(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\
   job_specs+=("molecule-$s=bash tests/molecule.sh $s")
 done
 rm -rf tests/output/jobs tests/output/pytest
+# pytest creates --basetemp itself but not its parent.
+mkdir -p tests/output/pytest
 python -m testbed.pool --jobs "$jobs" --logs tests/output/jobs "${job_specs[@]}"
 step ""
 
