@@ -15,15 +15,10 @@ plain inputs and a runner, never the AnsibleModule, and raises only ``FedmeshErr
 # ruff: noqa: UP006, UP035, UP045
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import FedmeshError
 from .result import Result
-
-try:  # Python 3.8 on nodes: typing.Protocol exists from 3.8.
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore[assignment]
 
 
 class Backend(Protocol):
@@ -50,6 +45,4 @@ def run_module(module: Any, backend: Backend) -> None:
         module.fail_json(**exc.fail_kwargs())
     for warning in result.warnings:
         module.warn(warning)
-    out = result.module_return(diff=module._diff)
-    out.pop("warnings", None)
-    module.exit_json(**out)
+    module.exit_json(**result.module_return(diff=module._diff))

@@ -37,7 +37,7 @@ class Plan:
 
 
 class Result(Plan):
-    """A plan that was carried out (or, in check mode, the plan itself)."""
+    """A plan that was carried out (or, in check mode, the plan itself).  Warnings go through ``module.warn``."""
 
     def module_return(self, diff: bool) -> Dict[str, Any]:
         out: Dict[str, Any] = dict(self.values)
@@ -45,6 +45,4 @@ class Result(Plan):
         out.setdefault("commands", self.commands)
         if diff and (self.before is not None or self.after is not None):
             out["diff"] = {"before": self.before, "after": self.after}
-        if self.warnings:
-            out["warnings"] = self.warnings
         return out

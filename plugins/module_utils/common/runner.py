@@ -9,12 +9,7 @@ from recorded real outputs.  Secrets travel in ``data`` (stdin) or in files, nev
 # ruff: noqa: UP006, UP035, UP045
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Tuple
-
-try:  # Python 3.8 on nodes has no typing.Protocol before 3.8's typing_extensions; 3.8 has it in typing.
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore[assignment]
+from typing import Any, Callable, List, Optional, Protocol, Tuple
 
 
 class Runner(Protocol):
