@@ -46,7 +46,8 @@ printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\
 systemctl enable ssh
 # Units that make no sense in a container and only slow boot down.
 systemctl mask systemd-udevd.service systemd-udevd-kernel.socket systemd-udevd-control.socket \
-  getty@tty1.service console-getty.service systemd-logind.service 2>/dev/null || true
+  getty@tty1.service console-getty.service 2>/dev/null || true
+# systemd-logind stays: rootless Podman needs `loginctl enable-linger` and user@UID.service.
 : > /etc/machine-id
 printf 'deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian bookworm-updates main\n' \
   > /etc/apt/sources.list
@@ -57,11 +58,26 @@ FULL_PACKAGES = [
     "wireguard-tools", "wireguard-go", "glusterfs-server", "glusterfs-client", "python3-numpy",
     "python3-aiohttp", "python3-prometheus-client", "python3-cryptography", "systemd-timesyncd",
     "fuse3", "attr", "pciutils",
+    # Ceph (pacific, the only one Debian 12 has; ceph-volume is inside ceph-osd)
+    "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-mds", "ceph-common", "ceph-fuse", "python3-rados", "python3-rbd",
+    # Monitoring (Debian's own Prometheus 2.42, node exporter 1.5, Alertmanager 0.25)
+    "prometheus", "prometheus-node-exporter", "prometheus-alertmanager",
+    # Rootless Podman inside a node
+    "podman", "crun", "uidmap", "slirp4netns", "fuse-overlayfs", "dbus-user-session", "catatonit",
 ]
 
 FULL_SETUP = r"""
 set -e
 systemctl disable glusterd || true
+# Installed so scenarios need not download them, but nothing runs until a role configures it:
+# every node of every test bed would otherwise start Prometheus, exporters and their timers.
+for unit in prometheus prometheus-node-exporter prometheus-alertmanager \
+            prometheus-node-exporter-apt.timer prometheus-node-exporter-ipmitool-sensor.timer \
+            prometheus-node-exporter-mellanox-hca-temp.timer prometheus-node-exporter-nvme.timer \
+            prometheus-node-exporter-smartmon.timer podman-restart podman-auto-update.timer \
+            ceph.target ceph-mon.target ceph-mgr.target ceph-osd.target ceph-mds.target ceph-crash; do
+  systemctl disable "$unit" 2>/dev/null || true
+done
 # Each node must get its own glusterd UUID.
 rm -f /var/lib/glusterd/glusterd.info
 apt-get clean; rm -rf /var/lib/apt/lists/*
