@@ -20,6 +20,8 @@ from . import engine
 from .engine import LABEL, STATE_ROOT, checkout_prefix, podman, podman_json
 from .image import ensure_image
 
+DAEMON_LOGS = ("/var/log/glusterfs/glusterd.log",)
+
 
 @dataclass
 class Node:
@@ -194,7 +196,13 @@ class Testbed:
         written = []
         for name in self.nodes:
             path = dest / f"{self.name}-{name}.journal.txt"
-            path.write_text(self.logs(name, lines=2000))
+            text = self.logs(name, lines=2000)
+            # Daemons that log to files of their own (glusterd: its peer state machine) go along.
+            for log in DAEMON_LOGS:
+                proc = podman("exec", self.nodes[name].container, "tail", "-n", "400", log, check=False, timeout=30)
+                if proc.returncode == 0:
+                    text += f"\n===== {log} (last 400 lines)\n" + proc.stdout.decode(errors="replace")
+            path.write_text(text)
             written.append(path)
         return written
 

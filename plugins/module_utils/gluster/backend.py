@@ -205,8 +205,20 @@ class Gluster:
                 states = {n: [(p["hostname"], p["state"], p["connected"]) for p in match_peers(n, pool)]
                           for n in waiting}
                 raise GlusterError(f"peers {waiting} not 'Peer in Cluster (Connected)' after {timeout:.0f}s: "
-                                   f"{states}; check glusterd on them and that TCP 24007 is reachable")
+                                   f"{states}; {stuck_hint(waiting, pool)}")
             self.sleep(self.poll)
+
+
+def stuck_hint(waiting: List[str], pool: List[dict]) -> str:
+    """How to get the waiting peers into the cluster, from the states they are in."""
+    accepted = [n for n in waiting if any(p["connected"] and p["state"] == "Accepted peer request"
+                                          for p in match_peers(n, pool))]
+    if accepted:
+        return (f"{accepted} answered but never completed the handshake, a known glusterd race when a server is "
+                "probed before it created its UUID (gluster/glusterfs#2178): restart glusterd on them "
+                "(systemctl restart glusterd) and run again; to avoid it, run gluster_peer with peers=[] on every "
+                "server before probing (the glusterfs role does)")
+    return "check glusterd on them and that TCP 24007 is reachable"
 
 
 # ---------------------------------------------------------------- host names

@@ -86,6 +86,23 @@ def test_wait_peers_until_connected() -> None:
     assert all(p["in_cluster"] for p in pool) and fake.calls == ["pool list", "pool list"]
 
 
+def test_wait_peers_names_the_accepted_request_race_and_its_remedy() -> None:
+    stuck = fixture("pool_list.xml").replace("<stateStr>Peer in Cluster</stateStr>",
+                                             "<stateStr>Accepted peer request</stateStr>")
+    assert "Accepted peer request" in stuck
+    gl = backend.Gluster(FakeGluster({"pool list": (0, stuck)}), sleep=lambda s: None, clock=clock_from([0, 5, 11]))
+    with pytest.raises(GlusterError, match=r"after 10s.*glusterfs#2178.*restart glusterd on them"):
+        gl.wait_peers(["node2", "node3"], timeout=10)
+
+
+def test_wait_peers_that_never_answer_get_the_network_hint() -> None:
+    fake = FakeGluster({"pool list": "peer_status_disconnected.xml"})
+    gl = backend.Gluster(fake, sleep=lambda s: None, clock=clock_from([0, 5, 11]))
+    with pytest.raises(GlusterError, match="TCP 24007 is reachable") as exc:
+        gl.wait_peers(["node2", "node3"], timeout=10)
+    assert "2178" not in str(exc.value)
+
+
 # ---------------------------------------------------------------- modules
 def fake_resolve(host: str) -> set:
     """The test bed's names: node1..node9 resolve (as aardvark-dns answers them), anything else does not."""
