@@ -142,6 +142,14 @@ def test_no_log_follows_the_roles_secure_logging_switch(role: Path) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_a_secure_logging_switch_switches_something(role: Path) -> None:
+    switch = f"fedmesh_{role.name}_secure_logging"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+    if switch in defaults:  # a switch that hides nothing tells users their secrets are handled where none are
+        assert any("no_log" in task for _path, task in _task_files(role)), f"{role.name}: {switch} is unused"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
 def test_meta_claims_only_tested_platforms_and_ansible(role: Path) -> None:
     info = yaml.safe_load((role / "meta" / "main.yml").read_text())["galaxy_info"]
     claimed = {(p["name"], str(v)) for p in info.get("platforms") or [] for v in p.get("versions") or []}
