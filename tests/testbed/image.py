@@ -114,8 +114,7 @@ systemctl mask systemd-udevd.service systemd-udevd-kernel.socket systemd-udevd-c
   systemd-networkd.socket 2>/dev/null || true
 rm -f /etc/resolv.conf && : > /etc/resolv.conf
 : > /etc/machine-id
-printf 'deb http://archive.ubuntu.com/ubuntu jammy main universe\ndeb http://archive.ubuntu.com/ubuntu jammy-updates main universe\n' \
-  > /etc/apt/sources.list
+printf 'deb http://archive.ubuntu.com/ubuntu %s main universe\n' jammy jammy-updates > /etc/apt/sources.list
 apt-get clean; rm -rf /var/lib/apt/lists/*
 """
 UBUNTU_KEY = "F6ECB3762474EDA9D21B7022871920D1991BC93C"  # Ubuntu Archive Automatic Signing Key (2018)
