@@ -64,7 +64,7 @@ RETURN = r"""
 _value:
   description:
     - C(family) (debian, ubuntu, redhat), C(packages), C(pinned), C(hold_method) (apt-mark or dnf-versionlock),
-      C(repositories) and C(keys) (apt), C(repo_file), C(repo_path), C(module_stream) and C(versionlock) (RHEL),
+      C(repositories) and C(apt_keys) (apt), C(repo_file), C(repo_path), C(module_stream) and C(versionlock) (RHEL),
       C(headers), C(initramfs) (argv), C(dkms_signing) (framework.conf.d or framework.conf) and C(tested).
   type: dict
 """
@@ -86,7 +86,7 @@ def nvidia_packages(os_facts: Any, branch: Any = None, source: Any = "distributi
                             kernel_release=str(kernel_release) if kernel_release else None)
     except FedmeshError as exc:
         raise AnsibleFilterError(exc.message) from exc
-    overrides = {"packages": packages, "pinned": pinned_packages, "repositories": repositories, "keys": keys}
+    overrides = {"packages": packages, "pinned": pinned_packages, "repositories": repositories, "apt_keys": keys}
     out.update({k: list(v) for k, v in overrides.items() if v is not None})
     return out
 

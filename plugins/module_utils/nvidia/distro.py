@@ -93,7 +93,7 @@ def _debian(version: str, source: str, flavour: str, branch: str) -> Dict[str, A
         repos = ["deb http://deb.debian.org/debian bookworm contrib non-free non-free-firmware", TOOLKIT_APT]
         keys = [TOOLKIT_KEY]
     return {"packages": ["nvidia-driver", dkms, "nvidia-smi"], "pinned": sorted(set(DEBIAN_PINNED) | {dkms}),
-            "repositories": repos, "keys": keys, "dkms_signing": "framework.conf.d"}
+            "repositories": repos, "apt_keys": keys, "dkms_signing": "framework.conf.d"}
 
 
 def ubuntu_names(branch: str, flavour: str) -> Dict[str, List[str]]:
@@ -121,7 +121,7 @@ def _ubuntu(version: str, source: str, flavour: str, branch: str) -> Dict[str, A
         repos = [f"deb {mirror} {s} restricted" for s in (codename, codename + "-updates", codename + "-security")]
         repos, keys = repos + [TOOLKIT_APT], [TOOLKIT_KEY]
     # dkms 2.8 (22.04) reads no framework.conf.d: its signing key is set in framework.conf itself.
-    return dict(names, repositories=repos, keys=keys,
+    return dict(names, repositories=repos, apt_keys=keys,
                 dkms_signing="framework.conf" if version == "22.04" else "framework.conf.d")
 
 
@@ -143,14 +143,14 @@ def rhel_plan(major: str, branch: str, flavour: str) -> Dict[str, Any]:
     return {"packages": [f"@nvidia-driver:{stream}"], "module_stream": f"nvidia-driver:{stream}",
             "pinned": locked, "versionlock": [f"{n}-{RHEL_EPOCH}:{branch}.*" for n in locked],
             "repo_file": repo, "repo_path": f"/etc/yum.repos.d/cuda-{distro}.repo",
-            "toolkit_repo_url": TOOLKIT_RPM_REPO, "repositories": [], "keys": [], "dkms_signing": "framework.conf.d"}
+            "toolkit_repo_url": TOOLKIT_RPM_REPO, "repositories": [], "apt_keys": [], "dkms_signing": "framework.conf.d"}
 
 
 def driver_source(os_facts: Dict[str, Any], branch: str, source: str = "distribution", flavour: str = "",
                   kernel_release: Optional[str] = None) -> Dict[str, Any]:
     """Everything the role needs to install and hold ``branch`` on this node's OS, or a FedmeshError naming
     the field: ``family``, ``packages`` (install), ``pinned`` (apt pin + hold, or dnf versionlock),
-    ``hold_method``, ``repositories`` / ``keys`` (apt) or ``repo_file`` (dnf), ``headers`` (for DKMS),
+    ``hold_method``, ``repositories`` / ``apt_keys`` (apt) or ``repo_file`` (dnf), ``headers`` (for DKMS),
     ``initramfs`` (the command that rebuilds it), ``dkms_signing`` and ``tested``."""
     branch = str(branch)
     if not branch.isdigit():

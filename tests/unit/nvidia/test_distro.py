@@ -35,7 +35,7 @@ def test_debian_cuda_repository_replaces_non_free() -> None:
     cuda = "https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64"
     assert out["repositories"][0] == f"deb [signed-by=/etc/apt/keyrings/nvidia-cuda.asc] {cuda}/ /"
     assert not any("non-free" in r for r in out["repositories"])
-    assert {"url": f"{cuda}/3bf863cc.pub", "dest": "/etc/apt/keyrings/nvidia-cuda.asc"} in out["keys"]
+    assert {"url": f"{cuda}/3bf863cc.pub", "dest": "/etc/apt/keyrings/nvidia-cuda.asc"} in out["apt_keys"]
     assert out["packages"] == ["nvidia-driver", "nvidia-kernel-open-dkms", "nvidia-smi"]
     assert "nvidia-kernel-open-dkms" in out["pinned"] and out["tested"] is False
     assert driver_source(DEBIAN, "535", flavour="open")["packages"][1] == "nvidia-open-kernel-dkms"
@@ -112,7 +112,7 @@ def test_bad_requests_name_the_field(facts: dict, kwargs: dict, field: str, word
 def test_filter_overrides_and_errors() -> None:
     out = nvidia_packages(JAMMY, branch=535, flavour="server", kernel_release="5.15.0-1-generic",
                           repositories=["deb [trusted=yes] file:/srv/repo ./"], keys=[], pinned_packages=None)
-    assert out["repositories"] == ["deb [trusted=yes] file:/srv/repo ./"] and out["keys"] == []
+    assert out["repositories"] == ["deb [trusted=yes] file:/srv/repo ./"] and out["apt_keys"] == []
     assert out["packages"][0] == "nvidia-driver-535-server"  # not overridden: planned
     with pytest.raises(AnsibleFilterError, match="fedmesh_nvidia_flavour"):
         nvidia_packages(DEBIAN, branch="535", flavour="server")
