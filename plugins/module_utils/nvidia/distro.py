@@ -143,7 +143,8 @@ def rhel_plan(major: str, branch: str, flavour: str) -> Dict[str, Any]:
     return {"packages": [f"@nvidia-driver:{stream}"], "module_stream": f"nvidia-driver:{stream}",
             "pinned": locked, "versionlock": [f"{n}-{RHEL_EPOCH}:{branch}.*" for n in locked],
             "repo_file": repo, "repo_path": f"/etc/yum.repos.d/cuda-{distro}.repo",
-            "toolkit_repo_url": TOOLKIT_RPM_REPO, "repositories": [], "apt_keys": [], "dkms_signing": "framework.conf.d"}
+            "toolkit_repo_url": TOOLKIT_RPM_REPO, "repositories": [], "apt_keys": [],
+            "dkms_signing": "framework.conf.d"}
 
 
 def driver_source(os_facts: Dict[str, Any], branch: str, source: str = "distribution", flavour: str = "",
