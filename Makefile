@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/tests:$(CURDIR)/src
 # A minimal Debian 12 lacks iptables (netavark executes it) and python3-venv; the fresh-host check
 # (tests/testbed/fresh-host.sh, a stage of `make test`) proves this list is enough on a pristine install.
 APT_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap uidmap slirp4netns fuse-overlayfs shellcheck \
-                openssh-client iproute2 git python3 python3-venv
+                openssh-client iproute2 git python3 python3-venv gpg
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := .build/fedmesh-cluster-$(VERSION).tar.gz
 COLLECTION_SOURCES := $(shell git ls-files -co --exclude-standard 2>/dev/null | grep -vE "^(collection/|demo-output/|inventories/demo/hosts.yml)")

@@ -40,8 +40,9 @@ options:
     type: path
     default: /sys
 notes:
-  - Installed driver packages are read with C(dpkg-query); on other package managers C(installed_version) in RV(driver)
-    is null.
+  - Installed driver packages are read with C(dpkg-query), or with C(rpm -qa) where there is no dpkg (the RHEL
+    family, where C(kmod-nvidia-latest-dkms) / C(kmod-nvidia-open-dkms) give the module version; C(held) is always
+    false there, the hold is a dnf versionlock). Without either, C(installed_version) in RV(driver) is null.
   - The P(fedmesh.cluster.nvidia#role) role installs and pins the driver, the container toolkit and the CDI spec
     from these facts.
 """

@@ -40,8 +40,9 @@ def testbed_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Te
     made: list[Testbed] = []
 
     def make(name: str, nodes: int = 3, groups: dict[str, list[str]] | None = None,
-             group_vars: dict | None = None, inventory: Path | None = None) -> Testbed:
-        tb = Testbed(f"it-{name}", nodes=nodes, groups=groups, group_vars=group_vars, inventory=inventory)
+             group_vars: dict | None = None, inventory: Path | None = None, layer: str = "full") -> Testbed:
+        tb = Testbed(f"it-{name}", nodes=nodes, groups=groups, group_vars=group_vars, inventory=inventory,
+                     layer=layer)
         made.append(tb)
         tb.down()  # leftovers of an interrupted earlier run
         return tb.up()

@@ -45,25 +45,29 @@ REPLAYED = {"query_a100x2_mig.csv": "query.csv", "smi_list_a100_mig.txt": "list.
             "lspci_a100x2.txt": "lspci.txt", "mokutil_disabled.txt": "mokutil.txt"}
 
 
-def _bundle() -> str:
+def _bundle(replayed: dict[str, str]) -> str:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for path in sorted(STANDINS.iterdir()):
             tar.add(path, arcname=f"bin/{path.name}")
-        for fixture, name in REPLAYED.items():
+        for fixture, name in replayed.items():
             tar.add(FIXTURES / fixture, arcname=f"state/{name}")
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _stand_in_gpu_node(tb: Testbed, node: str) -> None:
+def stand_in_gpu_node(tb: Testbed, node: str, flavour: str = "debian", mokutil: str = "mokutil_disabled.txt") -> None:
+    """Install the stand-ins on ``node`` and build the local repo of stand-in packages (``flavour``: names)."""
     src = "/opt/fedmesh-standin"
-    tb.exec(node, f"mkdir -p {src} && echo {_bundle()} | base64 -d | tar -xz -C {src}")
+    replayed = dict(REPLAYED, **{mokutil: "mokutil.txt"})
+    if mokutil != "mokutil_disabled.txt":
+        replayed.pop("mokutil_disabled.txt")
+    tb.exec(node, f"mkdir -p {src} && echo {_bundle(replayed)} | base64 -d | tar -xz -C {src}")
     tb.exec(node, f"""set -e
         mkdir -p {STATE} {SYSFS}/module/nouveau /root/apt-sources-off
         cp {src}/state/* {STATE}/
         install -m 0755 {src}/bin/lspci {src}/bin/mokutil /usr/local/bin/
         install -m 0755 {src}/bin/update-initramfs /usr/local/sbin/
-        bash {src}/bin/build-repo.sh {src}/bin {REPO}
+        bash {src}/bin/build-repo.sh {src}/bin {REPO} {flavour}
         find /etc/apt/sources.list /etc/apt/sources.list.d -maxdepth 1 -type f -exec mv {{}} /root/apt-sources-off/ \\;
     """, timeout=300)
 
@@ -79,7 +83,7 @@ def installed(tb: Testbed, package: str) -> str:
 @pytest.fixture(scope="module")
 def tb(testbed_factory) -> Testbed:
     bed = testbed_factory("nvidia", nodes=2)
-    _stand_in_gpu_node(bed, "node1")
+    stand_in_gpu_node(bed, "node1")
     return bed
 
 

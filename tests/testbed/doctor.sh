@@ -14,6 +14,7 @@ checks=(
   "aardvark-dns aardvark-dns resolves node names on test-bed networks"
   "iptables iptables netavark executes it for every container on a network"
   "debootstrap debootstrap builds the node image from Debian packages"
+  "gpg gpg checks and unpacks the pinned Ubuntu archive key for the ubuntu image layer"
   "newuidmap uidmap user-namespace helper Podman expects"
   "slirp4netns slirp4netns user-mode networking Podman expects"
   "fuse-overlayfs fuse-overlayfs overlay storage helper Podman expects"

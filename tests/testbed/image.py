@@ -4,6 +4,9 @@
 the nodes over SSH, exactly as it reaches real machines).  ``full``: base plus the packages the
 roles install (WireGuard userspace, GlusterFS, the FL service's Python deps), so scenarios don't
 reinstall them on every run; the roles still declare them, and find them present.
+``ubuntu``: Ubuntu 22.04 (jammy) minbase from archive.ubuntu.com with systemd, python3 and SSH like
+``base`` (the Ubuntu node of the nvidia tests); its archive key is pinned in ubuntu-archive-2018.asc
+(fingerprint checked before debootstrap trusts it; Debian 12 ships no ubuntu-keyring package).
 ``pristine``: ``debootstrap --variant=minbase bookworm`` with nothing added and nothing set up (no
 python3, no SSH, no Podman): the stand-in for a freshly installed Debian 12 host in the fresh-host
 check (tests/testbed/fresh-host.sh).
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from .engine import STATE_ROOT, image_exists, podman
@@ -89,18 +93,49 @@ set -e
 apt-get clean
 """
 
+UBUNTU_PACKAGES = [
+    "python3", "python3-apt", "iproute2", "iputils-ping", "systemd", "systemd-sysv", "dbus",
+    "ca-certificates", "openssh-server", "sudo", "procps", "less", "kmod", "gnupg",
+]
+
+# BASE_SETUP, less what is Debian's, plus: systemd-resolved would replace the resolv.conf Podman writes.
+UBUNTU_SETUP = r"""
+set -e
+rm -f /etc/ssh/ssh_host_*
+mkdir -p /etc/systemd/system/ssh.service.d /root/.ssh
+chmod 700 /root/.ssh
+printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+  > /etc/systemd/system/ssh.service.d/fedmesh-hostkeys.conf
+printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n' \
+  > /etc/ssh/sshd_config.d/fedmesh.conf
+systemctl enable ssh
+systemctl mask systemd-udevd.service systemd-udevd-kernel.socket systemd-udevd-control.socket \
+  getty@tty1.service console-getty.service systemd-resolved.service systemd-networkd.service \
+  systemd-networkd.socket 2>/dev/null || true
+rm -f /etc/resolv.conf && : > /etc/resolv.conf
+: > /etc/machine-id
+printf 'deb http://archive.ubuntu.com/ubuntu %s main universe\n' jammy jammy-updates > /etc/apt/sources.list
+apt-get clean; rm -rf /var/lib/apt/lists/*
+"""
+UBUNTU_KEY = "F6ECB3762474EDA9D21B7022871920D1991BC93C"  # Ubuntu Archive Automatic Signing Key (2018)
+
 LAYERS: dict[str, dict[str, Any]] = {
     "pristine": {"packages": [], "setup": PRISTINE_SETUP, "parent": None, "cmd": "/bin/bash"},
     "base": {"packages": BASE_PACKAGES, "setup": BASE_SETUP, "parent": None},
     "full": {"packages": FULL_PACKAGES, "setup": FULL_SETUP, "parent": "base"},
+    "ubuntu": {"packages": UBUNTU_PACKAGES, "setup": UBUNTU_SETUP, "parent": None, "suite": "jammy",
+               "mirror": "http://archive.ubuntu.com/ubuntu", "keyring": "ubuntu-archive-2018.asc",
+               "key": UBUNTU_KEY},
 }
 
 
 def recipe_hash(layer: str) -> str:
     spec = LAYERS[layer]
     parent = spec["parent"]
-    blob = json.dumps({"suite": SUITE, "packages": spec["packages"], "setup": spec["setup"],
-                       "parent": recipe_hash(parent) if parent else None}, sort_keys=True)
+    recipe = {"suite": spec.get("suite", SUITE), "packages": spec["packages"], "setup": spec["setup"],
+              "parent": recipe_hash(parent) if parent else None}
+    recipe.update({k: spec[k] for k in ("mirror", "key") if k in spec})  # absent from the Debian layers
+    blob = json.dumps(recipe, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -112,16 +147,31 @@ def _log(msg: str) -> None:
     print(f"[testbed:image] {msg}", file=sys.stderr, flush=True)
 
 
+def _keyring(spec: dict[str, Any], rootfs: Any) -> str:
+    """The layer's pinned archive key as a binary keyring beside the build root, after checking its fingerprint."""
+    armored = Path(__file__).with_name(spec["keyring"])
+    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(armored)], check=True,
+                           capture_output=True, text=True).stdout
+    fingerprints = [line.split(":")[9] for line in shown.splitlines() if line.startswith("fpr:")]
+    if fingerprints[:1] != [spec["key"]]:
+        raise RuntimeError(f"{armored}: expected key {spec['key']}, found {fingerprints}")
+    out = Path(f"{rootfs}.keyring.gpg")
+    subprocess.run(["gpg", "--batch", "--yes", "--dearmor", "-o", str(out), str(armored)], check=True)
+    return str(out)
+
+
 def _build_root(layer: str, ref: str) -> None:
     """A root layer: debootstrap (+ the layer's packages), its set-up script in a chroot, podman import."""
     spec = LAYERS[layer]
     rootfs = STATE_ROOT / f"rootfs-build-{layer}-{uuid.uuid4().hex[:8]}"
     rootfs.mkdir(parents=True)
     try:
-        _log(f"debootstrap {SUITE} (about a minute)")
+        suite = spec.get("suite", SUITE)
+        _log(f"debootstrap {suite} (about a minute)")
         include = [f"--include={','.join(spec['packages'])}"] if spec["packages"] else []
-        subprocess.run(["debootstrap", "--variant=minbase", *include, SUITE, str(rootfs), MIRROR], check=True,
-                       stdout=subprocess.DEVNULL)
+        keyring = [f"--keyring={_keyring(spec, rootfs)}"] if "keyring" in spec else []
+        subprocess.run(["debootstrap", "--variant=minbase", *keyring, *include, suite, str(rootfs),
+                        spec.get("mirror", MIRROR)], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["chroot", str(rootfs), "/bin/bash", "-c", spec["setup"]], check=True)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."],
                                stdout=subprocess.PIPE)
@@ -132,6 +182,7 @@ def _build_root(layer: str, ref: str) -> None:
         tar.wait()
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
+        Path(f"{rootfs}.keyring.gpg").unlink(missing_ok=True)
 
 
 def _build_layer(layer: str, ref: str) -> None:

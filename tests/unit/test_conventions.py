@@ -17,6 +17,8 @@ import role_docs  # noqa: E402
 
 # What the collection is tested on (the test bed's nodes, requirements/dev.lock's ansible-core): claim no more.
 TESTED_PLATFORMS = {"Debian": {"bookworm"}}
+# Platforms one role's own test bed also runs (tests/integration/test_nvidia_ubuntu.py: the 'ubuntu' node image).
+ROLE_TESTED_PLATFORMS = {"nvidia": {"Ubuntu": {"jammy"}}}
 TESTED_ANSIBLE = "2.19"
 # Modules that never change a node: a task running them with check_mode: false needs no changed_when.
 READ_ONLY_MODULES = {"ansible.builtin.stat", "ansible.builtin.find", "ansible.builtin.slurp", "ansible.builtin.uri",
@@ -153,7 +155,8 @@ def test_a_secure_logging_switch_switches_something(role: Path) -> None:
 def test_meta_claims_only_tested_platforms_and_ansible(role: Path) -> None:
     info = yaml.safe_load((role / "meta" / "main.yml").read_text())["galaxy_info"]
     claimed = {(p["name"], str(v)) for p in info.get("platforms") or [] for v in p.get("versions") or []}
-    tested = {(name, v) for name, versions in TESTED_PLATFORMS.items() for v in versions}
+    platforms = dict(TESTED_PLATFORMS, **ROLE_TESTED_PLATFORMS.get(role.name, {}))
+    tested = {(name, v) for name, versions in platforms.items() for v in versions}
     assert claimed and claimed <= tested, f"{role.name}: meta/main.yml claims untested platforms {claimed - tested}"
     assert str(info.get("min_ansible_version")) == TESTED_ANSIBLE, f"{role.name}: min_ansible_version"
 

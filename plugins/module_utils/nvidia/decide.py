@@ -160,6 +160,10 @@ def node_plan(facts: Dict[str, Any], branch: str, pinned_packages: List[str], ho
         apt_preferences=apt_preferences(str(branch), list(pinned_packages)),
         unattended_blacklist=unattended_blacklist(),
         hold=sorted(p for p in set(hold_packages) | set(pinned_packages) if p in installed),
+        # An allowed branch change releases every held driver package, also those of the old branch's names
+        # (Ubuntu's carry the branch: nvidia-driver-535 is not nvidia-driver-550).
+        unhold=sorted(p for p, v in installed.items() if v.get("held") and p not in TOOLKIT_PACKAGES)
+        if out["install"] and out["installed_branch"] else [],
         driver_answers=driver_answers,
         cdi_reasons=cdi_reasons(facts) if driver_answers else [],
         verify_problems=verify(facts, str(branch)) if gpus else [],

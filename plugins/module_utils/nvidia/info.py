@@ -24,7 +24,10 @@ SBIN = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DPKG_PATTERNS = ["nvidia-*", "libnvidia-*", "libcuda1*", "firmware-nvidia-*", "xserver-xorg-video-nvidia*"]
 # Packages whose version is the driver's kernel module version, most specific first.
 MODULE_PACKAGES = ["nvidia-kernel-dkms", "nvidia-open-kernel-dkms", "nvidia-kernel-open-dkms",
-                   "nvidia-kernel-source", "nvidia-driver"]
+                   "kmod-nvidia-latest-dkms", "kmod-nvidia-open-dkms", "nvidia-kernel-source", "nvidia-driver"]
+RPM_PATTERNS = ["nvidia-*", "kmod-nvidia-*"]
+# rpm -qa in dpkg-query's three columns (status "ii": rpm lists installed packages only; versionlock is no hold).
+RPM_FORMAT = "%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\tii\n"
 MODULE_PACKAGE_PREFIXES = ["nvidia-dkms-", "nvidia-driver-"]
 
 
@@ -98,6 +101,8 @@ class GpuInfo:
 
     def _packages(self) -> Dict[str, Dict[str, Any]]:
         got = self._tool("dpkg-query", "-W", "-f=${Package}\t${Version}\t${db:Status-Abbrev}\n", *DPKG_PATTERNS)
+        if got is None:  # the RHEL family
+            got = self._tool("rpm", "-qa", f"--queryformat={RPM_FORMAT}", *RPM_PATTERNS)
         return parse.parse_dpkg_query(got[1]) if got else {}  # rc 1 only says some pattern matched nothing
 
     def _secure_boot(self) -> Dict[str, Any]:

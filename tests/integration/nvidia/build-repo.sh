@@ -2,12 +2,15 @@
 # Runs ON a test-bed node: builds a local apt repository of STAND-IN packages with dpkg-deb - the driver in
 # two branches (535.216.01 and 550.127.05: nvidia-driver, nvidia-kernel-dkms, nvidia-driver-libs, libnvidia-ml1,
 # nvidia-smi carrying the stand-in nvidia-smi), nvidia-container-toolkit (the stand-in nvidia-ctk) and
-# linux-headers-$(uname -r).  Usage: build-repo.sh SRC_DIR REPO_DIR
+# linux-headers-$(uname -r).  With FLAVOUR "ubuntu-server": Ubuntu's names instead, nvidia-driver-NNN-server,
+# nvidia-dkms-NNN-server (Provides/Conflicts nvidia-dkms-kernel, as Ubuntu's do), nvidia-utils-NNN-server (the
+# stand-in nvidia-smi), libnvidia-compute-NNN-server, nvidia-kernel-common-NNN-server.
+# Usage: build-repo.sh SRC_DIR REPO_DIR [debian|ubuntu-server]
 set -euo pipefail
-src=$1 repo=$2
+src=$1 repo=$2 flavour=${3:-debian}
 work=$(mktemp -d)
 mkdir -p "$repo"
-pkg() {  # pkg NAME VERSION DEPENDS [SRC DEST]...
+pkg() {  # pkg NAME VERSION DEPENDS [SRC DEST]...  (EXTRA: more control lines)
   local name=$1 ver=$2 deps=$3 d
   shift 3
   d=$work/$name-$ver
@@ -18,6 +21,7 @@ pkg() {  # pkg NAME VERSION DEPENDS [SRC DEST]...
     echo "Architecture: all"
     echo "Maintainer: fedmesh test bed <noreply@example.invalid>"
     [ -z "$deps" ] || echo "Depends: $deps"
+    [ -z "${EXTRA:-}" ] || printf '%b\n' "$EXTRA"
     echo "Description: STAND-IN for $name (fedmesh.cluster test bed, no GPU)"
   } >"$d/DEBIAN/control"
   while [ $# -gt 0 ]; do
@@ -30,6 +34,16 @@ pkg() {  # pkg NAME VERSION DEPENDS [SRC DEST]...
 for spec in 535.216.01:12.2 550.127.05:12.4; do
   v=${spec%:*} cuda=${spec#*:} dv=${spec%:*}-1~deb12u1
   sed "s/@VERSION@/$v/; s/@CUDA@/$cuda/" "$src/nvidia-smi" >"$work/nvidia-smi-$v"
+  if [ "$flavour" = ubuntu-server ]; then
+    b=${v%%.*}-server uv=$v-0ubuntu0.22.04.1
+    pkg "libnvidia-compute-$b" "$uv" ""
+    pkg "nvidia-kernel-common-$b" "$uv" ""
+    pkg "nvidia-utils-$b" "$uv" "libnvidia-compute-$b (= $uv)" "$work/nvidia-smi-$v" /usr/bin/nvidia-smi
+    EXTRA="Provides: nvidia-dkms-kernel\nConflicts: nvidia-dkms-kernel" pkg "nvidia-dkms-$b" "$uv" \
+      "nvidia-kernel-common-$b (= $uv)"
+    pkg "nvidia-driver-$b" "$uv" "nvidia-dkms-$b (= $uv), nvidia-utils-$b (= $uv), libnvidia-compute-$b (= $uv)"
+    continue
+  fi
   pkg libnvidia-ml1 "$dv" ""
   pkg nvidia-smi "$dv" "libnvidia-ml1 (= $dv)" "$work/nvidia-smi-$v" /usr/bin/nvidia-smi
   pkg nvidia-kernel-dkms "$dv" ""

@@ -111,3 +111,13 @@ def test_verify() -> None:
     assert decide.verify(lspci_only, "535") == [
         "GPU 0 (Tesla T4, 0000:00:1e.0): not visible to nvidia-smi (no NVIDIA driver loaded)"]
     assert decide.verify({"gpus": []}, "535") == ["no GPU reported"]
+
+
+def test_allowed_branch_change_releases_every_held_driver_package_of_the_old_names() -> None:
+    f = facts()
+    f["driver"]["packages"] = {"nvidia-driver-535-server": {"held": True}, "nvidia-dkms-535-server": {"held": True},
+                               "nvidia-container-toolkit": {"held": True}, "nvidia-utils-535-server": {"held": False}}
+    out = decide.node_plan(f, "550", ["nvidia-driver-550-server"], ["nvidia-driver-550-server"],
+                           allow_branch_change=True)
+    assert out["install"] is True and out["unhold"] == ["nvidia-dkms-535-server", "nvidia-driver-535-server"]
+    assert decide.node_plan(f, "535", [], [])["unhold"] == []  # same branch: nothing released

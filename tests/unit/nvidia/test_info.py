@@ -129,3 +129,13 @@ def test_module_on_a_node_without_nvidia_tools(tmp_path: Path, capsys, monkeypat
         nvidia_gpu_info.main()
     out = json.loads(capsys.readouterr().out)
     assert out["changed"] is False and out["gpus"] == [] and out["driver"]["smi_available"] is False
+
+
+def test_rhel_node_reads_the_installed_driver_with_rpm(tmp_path: Path) -> None:
+    rpm = ("nvidia-driver\t3:550.90.07-1.el9\tii\nkmod-nvidia-latest-dkms\t3:550.90.07-1.el9\tii\n"
+           "nvidia-persistenced\t3:550.90.07-1.el9\tii\n")
+    gpu, node = backend(tmp_path, {"lspci": ok("lspci_a100x2.txt"), "rpm": (0, rpm, "")}, nouveau=True)
+    drv = execute(gpu, check_mode=False).values["driver"]
+    assert drv["installed_package"] == "kmod-nvidia-latest-dkms" and drv["installed_version"] == "550.90.07"
+    assert drv["packages"]["nvidia-driver"]["held"] is False  # the hold is a versionlock there
+    assert any(c.startswith("rpm -qa --queryformat=") and c.endswith("nvidia-* kmod-nvidia-*") for c in node.calls)
