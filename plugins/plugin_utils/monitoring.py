@@ -91,9 +91,8 @@ def plan_targets(hosts: dict[str, dict[str, Any]], nodes: list[str], monitors: l
         port = ports.get(name)
         if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
             errors.append(f"fedmesh_monitoring_{name}_port: {port!r} is not a TCP port (1-65535); nothing was changed")
-    if not monitors:
-        errors.append("fedmesh_monitoring_group: no host of the monitoring group is a node; put one host in it; "
-                      "nothing was changed")
+    if not monitors:  # no monitoring host in the inventory: the layer does nothing
+        return {"errors": errors, "addresses": {}, "bind": {}, "scrape_configs": [], "alertmanagers": []}
     addr, problems = addresses(hosts, nodes, monitors, allow_any=allow_any_address)
     errors += problems
     agg_jobs, problems = aggregator_jobs(hosts, [a for a in aggregators if a in nodes], aggregator_ca_file)
