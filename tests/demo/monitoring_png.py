@@ -53,7 +53,7 @@ def render(panels: list[dict], series: dict[str, list[tuple[str, list[dict]]]], 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, 2, figsize=(12, 10))
-    for ax, panel in zip(axes.flat, panels):
+    for ax, panel in zip(axes.flat, panels, strict=False):
         for fmt, results in series[panel["title"]]:
             for r in results:
                 t0 = float(r["values"][0][0]) if r["values"] else 0.0

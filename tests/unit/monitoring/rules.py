@@ -1,4 +1,4 @@
-"""Render the role's alert rules template with its defaults (the same [[ ]] delimiters the role's template task uses)."""
+"""Render the role's alert rules template with its defaults (with the [[ ]] delimiters of the role's task)."""
 from __future__ import annotations
 
 from pathlib import Path

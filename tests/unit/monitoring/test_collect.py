@@ -1,12 +1,12 @@
 """The textfile collector on recorded real outputs: WireGuard dump, gluster XML (glusterfs 10.3), heal-count text."""
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.fedmesh.cluster.plugins.module_utils.metrics import collect, textfile
 
 GLUSTER = Path(__file__).resolve().parents[1] / "gluster" / "fixtures"
@@ -157,7 +157,7 @@ def test_write_is_atomic_and_skips_unchanged(tmp_path: Path) -> None:
 def test_main_writes_the_configured_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "metrics.json"
     out = tmp_path / "fedmesh.prom"
-    cfg.write_text('{"textfile": "%s", "wireguard": null, "gluster": null}' % out)
+    cfg.write_text(json.dumps({"textfile": str(out), "wireguard": None, "gluster": None}))
     assert collect.main([str(cfg)]) == 0
     assert "fedmesh_textfile_timestamp_seconds" in out.read_text()
     assert collect.main([]) == 2

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.fedmesh.cluster.plugins.filter.monitoring_targets import monitoring_targets
 
 MESH = {"n1": {"fedmesh_mesh_address": "10.99.0.1"}, "n2": {"fedmesh_mesh_address": "10.99.0.2"},
