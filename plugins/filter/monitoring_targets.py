@@ -11,8 +11,9 @@ author:
 description:
   - Pure computation on the controller, used by the P(fedmesh.cluster.monitoring#role) role.
   - The listen address of each node is its C(fedmesh_monitoring_listen_address) host variable, else its WireGuard
-    mesh address (fact C(fedmesh_mesh_address)), else C(127.0.0.1) - which is an error when another host would
-    have to scrape it. C(0.0.0.0) and C(::) are refused unless O(allow_any_address=true).
+    mesh address (fact C(fedmesh_mesh_address); without the mesh role in the run, the address the monitoring role
+    read from the interface, C(__fedmesh_monitoring_mesh_address)), else C(127.0.0.1) - which is an error when
+    another host would have to scrape it. C(0.0.0.0) and C(::) are refused unless O(allow_any_address=true).
   - Scrape jobs - C(prometheus) and C(alertmanager) on the monitoring hosts, C(node) on every node,
     C(fl_aggregator) from the fact C(fedmesh_aggregator_url) of each aggregator host where the FL layer ran,
     C(ceph) (the mgr C(prometheus) module) on the Ceph manager hosts. The C(instance) label is the inventory name.
@@ -113,7 +114,8 @@ def monitoring_targets(nodes: Any, hostvars: Any, monitors: list[str], aggregato
             hv = hostvars[host]
         except KeyError:
             raise AnsibleFilterError(f"monitoring_targets: host {host} is not in the inventory") from None
-        address = _get(hv, "fedmesh_monitoring_listen_address", host) or _get(hv, "fedmesh_mesh_address", host)
+        address = (_get(hv, "fedmesh_monitoring_listen_address", host) or _get(hv, "fedmesh_mesh_address", host)
+                   or _get(hv, "__fedmesh_monitoring_mesh_address", host))
         hosts[host] = {"address": address, "aggregator_url": _get(hv, "fedmesh_aggregator_url", host)}
     merged = dict(DEFAULT_PORTS, **(ports or {}))
     extra = check_extra_jobs([] if extra_scrape_configs is None else extra_scrape_configs)
