@@ -89,7 +89,25 @@ def parse_heal_count(text: str) -> Dict[str, Optional[int]]:
     return counts
 
 
+# Messages of glusterd's cluster-wide lock: another node's command (or an Ansible run) holds it right now.
+LOCK_BUSY = ("Another transaction is in progress", "Locking failed")
+
+
+def _retry_busy(call: Callable[[], Any], tries: int = 3) -> Any:
+    for attempt in range(tries):
+        try:
+            return call()
+        except gluster_host.GlusterError as exc:
+            if attempt == tries - 1 or not any(m in exc.message for m in LOCK_BUSY):
+                raise
+            time.sleep(2.0)
+    return None
+
+
 def gluster(reg: Registry, run: Run, cfg: Dict[str, Any]) -> None:
+    """Pool and volumes (local reads) on every server; brick status and heal-count (cluster-wide operations
+    that take glusterd's lock) only where ``cfg["cluster_state"]`` is true - one reporter, so the collectors
+    never contend with each other for the lock (nor, more than once per interval, with an Ansible run)."""
     gl = gluster_host.Gluster(run)
     reason = gl.reachable()
     reg.gauge("fedmesh_gluster_up", "1 when glusterd answers on this node").add(0 if reason else 1)
@@ -106,9 +124,9 @@ def gluster(reg: Registry, run: Run, cfg: Dict[str, Any]) -> None:
     for name, vol in sorted(gl.volumes().items()):
         is_started = vol["status"] == "started"
         started.add(1 if is_started else 0, volume=name)
-        if not is_started:
+        if not is_started or not cfg.get("cluster_state"):
             continue
-        live = gl.status(name).get("bricks", {})
+        live = _retry_busy(lambda n=name: gl.status(n)).get("bricks", {})
         for brick in vol["bricks"]:
             host = brick.rsplit(":", 1)[0]
             brick_up.add(1 if (live.get(brick) or {}).get("online") else 0, volume=name, brick=brick, host=host)

@@ -91,7 +91,7 @@ def test_wireguard_handshake_age_is_seconds_not_a_timestamp(monkeypatch: pytest.
 
 def test_gluster_bricks_peers_and_heal_count() -> None:
     run = Recorder(_gluster_answers())
-    got = _samples(collect.collect({"gluster": {}}, run, now=lambda: NOW))
+    got = _samples(collect.collect({"gluster": {"cluster_state": True}}, run, now=lambda: NOW))
     assert got["fedmesh_gluster_up"] == 1
     assert got['fedmesh_gluster_brick_up{brick="node3:/bricks/gvr",host="node3",volume="gvr"}'] == 0
     assert got['fedmesh_gluster_brick_up{brick="node1:/bricks/gvr",host="node1",volume="gvr"}'] == 1
@@ -101,6 +101,36 @@ def test_gluster_bricks_peers_and_heal_count() -> None:
     assert all(k.startswith("fedmesh_gluster_peer_connected{") for k in got if "peer_connected" in k)
     assert "gluster volume heal gvr statistics heal-count" in run.calls
     assert not any("heal gvdr" in c for c in run.calls), "a volume that is not started is not asked for heals"
+
+
+def test_only_the_reporter_takes_glusterds_lock() -> None:
+    run = Recorder(_gluster_answers())
+    got = _samples(collect.collect({"gluster": {"cluster_state": False}}, run, now=lambda: NOW))
+    assert got['fedmesh_gluster_volume_started{volume="gvr"}'] == 1
+    assert not [k for k in got if "brick_up" in k or "heal_pending" in k]
+    assert not [c for c in run.calls if "volume status" in c or "volume heal" in c], run.calls
+
+
+@pytest.mark.hostile("monitoring", "glusterd's cluster lock held by another node or an Ansible run",
+                     "the collector retries `volume status` (3 tries, 2 s apart), then reports the section failed")
+def test_busy_lock_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    busy = (1, (GLUSTER / "volume_status_all.xml").read_text().replace("<opRet>0</opRet>", "<opRet>-1</opRet>")
+            .replace("<opErrstr/>", "<opErrstr>Another transaction is in progress for gvr.</opErrstr>"))
+    answers = _gluster_answers()
+    calls = {"n": 0}
+    real = Recorder(answers)
+
+    def run(argv: list[str], data: str | None = None) -> tuple[int, str, str]:
+        if "status" in argv and "gvr" in argv:
+            calls["n"] += 1
+            if calls["n"] < 3:
+                return busy[0], busy[1], ""
+        return real(argv, data)
+
+    got = _samples(collect.collect({"gluster": {"cluster_state": True}}, run, now=lambda: NOW))
+    assert calls["n"] == 3
+    assert got['fedmesh_gluster_brick_up{brick="node3:/bricks/gvr",host="node3",volume="gvr"}'] == 0
 
 
 @pytest.mark.hostile("monitoring", "glusterd stopped while the collector runs (timer keeps firing)",
