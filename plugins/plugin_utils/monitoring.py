@@ -129,4 +129,3 @@ def check_extra_jobs(extra: Any) -> list[str]:
             errors.append(f"fedmesh_monitoring_extra_scrape_configs[{i}].job_name: {name!r} is a job the role "
                           "generates; choose another name; nothing was changed")
     return errors
-

@@ -201,14 +201,14 @@ def collect(config: Dict[str, Any], run: Run, now: Callable[[], float] = time.ti
     reg.gauge("fedmesh_textfile_timestamp_seconds", "When the collector last ran (UNIX time)").add(float(int(now())))
     text = reg.render()
     for line in errors:
-        print(line, file=sys.stderr)
+        sys.stderr.write(line + "\n")
     return text
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: fedmesh-metrics CONFIG.json", file=sys.stderr)
+        sys.stderr.write("usage: fedmesh-metrics CONFIG.json\n")
         return 2
     with open(args[0]) as fh:
         config = json.load(fh)

@@ -66,8 +66,7 @@ def _gluster_answers() -> dict[str, tuple[int, str]]:
             "gluster volume status": fx("volume_status_all.xml"), "gluster volume heal": (1, "")}
 
 
-def test_wireguard_handshake_age_is_seconds_not_a_timestamp(monkeypatch: pytest.MonkeyPatch,
-                                                             tmp_path: Path) -> None:
+def test_wireguard_handshake_age_is_seconds_not_a_timestamp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("time.time", lambda: float(NOW))
     monkeypatch.setattr(collect.WgBackend, "has", lambda self, b: True)
     monkeypatch.setattr("ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend.find_binary",

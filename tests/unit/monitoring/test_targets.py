@@ -69,7 +69,7 @@ def test_every_interface_is_refused_by_default() -> None:
 def test_extra_scrape_configs_shape() -> None:
     extra = [{"job_name": "node"}, {"static_configs": []}, {"job_name": "mine"}]
     plan = monitoring_targets(["n1"], MESH, ["n1"], extra_scrape_configs=extra)
-    assert [e.split(":")[0] for e in plan["errors"]] == [
+    assert [e.split(":", maxsplit=1)[0] for e in plan["errors"]] == [
         "fedmesh_monitoring_extra_scrape_configs[0].job_name", "fedmesh_monitoring_extra_scrape_configs[1].job_name"]
     assert monitoring_targets(["n1"], MESH, ["n1"], extra_scrape_configs="x")["errors"]
 
