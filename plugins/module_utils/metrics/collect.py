@@ -13,6 +13,7 @@ daemon never hides the others' metrics.
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import subprocess
 import sys
@@ -126,7 +127,7 @@ def gluster(reg: Registry, run: Run, cfg: Dict[str, Any]) -> None:
         started.add(1 if is_started else 0, volume=name)
         if not is_started or not cfg.get("cluster_state"):
             continue
-        live = _retry_busy(lambda n=name: gl.status(n)).get("bricks", {})
+        live = _retry_busy(functools.partial(gl.status, name)).get("bricks", {})
         for brick in vol["bricks"]:
             host = brick.rsplit(":", 1)[0]
             brick_up.add(1 if (live.get(brick) or {}).get("online") else 0, volume=name, brick=brick, host=host)
