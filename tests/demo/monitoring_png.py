@@ -46,7 +46,7 @@ def legend(fmt: str, labels: dict[str, str]) -> str:
     return out
 
 
-def render(panels: list[dict], series: dict[str, list[tuple[str, list[dict]]]], out: Path) -> None:
+def render(panels: list[dict], series: dict[str, list[tuple[str, list[dict]]]], out: Path, start: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,8 +56,7 @@ def render(panels: list[dict], series: dict[str, list[tuple[str, list[dict]]]], 
     for ax, panel in zip(axes.flat, panels, strict=False):
         for fmt, results in series[panel["title"]]:
             for r in results:
-                t0 = float(r["values"][0][0]) if r["values"] else 0.0
-                xs = [(float(t) - t0) / 60 for t, _v in r["values"]]
+                xs = [(float(t) - start) / 60 for t, _v in r["values"]]
                 ys = [float(v) for _t, v in r["values"]]
                 ax.plot(xs, ys, label=legend(fmt, r["metric"]))
         ax.set_title(panel["title"])
@@ -67,6 +66,8 @@ def render(panels: list[dict], series: dict[str, list[tuple[str, list[dict]]]], 
             ax.set_ylabel(unit)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="best")
+        else:
+            ax.text(0.5, 0.5, "no data in this window", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle("fedmesh cluster overview (dashboard panels, from Prometheus' query API)")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
@@ -90,13 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     series = {p["title"]: [(t["legendFormat"], query_range(tb, args.node, base, t["expr"], start, end, 15))
                            for t in p["targets"]] for p in chosen}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    render(chosen, series, args.out)
+    render(chosen, series, args.out, start)
     firing = query_range(tb, args.node, base, 'ALERTS{alertstate="firing"}', end - 60, end, 60)
     print(f"  dashboard panels: {args.out}")
     print(f"  firing alerts: {sorted({r['metric']['alertname'] for r in firing}) or 'none'}")
     node = tb.nodes[args.node]
+    address = node.address or tb._address(node)
     print(f"  Prometheus listens on {args.node}'s mesh address {base}; from this machine:")
-    print(f"    ssh -i {tb.key_file} -o StrictHostKeyChecking=no -L 9090:{mesh}:9090 root@{node.address}")
+    print(f"    ssh -i {tb.key_file} -o StrictHostKeyChecking=no -L 9090:{mesh}:9090 root@{address}")
     print("    then open http://127.0.0.1:9090/alerts (Alertmanager: the same with 9093)")
     return 0
 
