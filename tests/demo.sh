@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${FEDMESH_DEMO_ROUNDS:-12}
 groups='{"mesh": ["node1", "node2", "node3", "node4"], "storage": ["node1", "node2", "node3"],
-         "aggregator": ["node1"], "fl_clients": ["node1", "node2", "node3", "node4"]}'
+         "aggregator": ["node1"], "fl_clients": ["node1", "node2", "node3", "node4"], "monitoring": ["node1"]}'
 start=$(date +%s)
 
 echo "=== starting 4 test-bed nodes (node1: aggregator; node1-3: storage; node1-4: FL clients)"
@@ -30,6 +30,9 @@ fi
 
 echo "=== federated training over the mesh"
 python tests/demo/fl_demo.py run --rounds "$rounds"
+
+echo "=== monitoring: the dashboard's main panels from Prometheus' query API (node1)"
+python tests/demo/monitoring_png.py
 
 echo
 echo "=== demo done in $(( $(date +%s) - start ))s. Nodes are still running:"

@@ -6,6 +6,7 @@
     python -m testbed gc                            remove everything this checkout left behind
     python -m testbed exec --name NAME NODE CMD     run a shell command on a node
     python -m testbed logs --name NAME [--dest D]   print or save each node's journal
+    python -m testbed stop --name NAME NODE         stop a node (its container), e.g. to test alerts
 """
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="default")
     p.add_argument("node")
     p.add_argument("command")
+    p = sub.add_parser("stop")
+    p.add_argument("--name", default="default")
+    p.add_argument("node")
     p = sub.add_parser("logs")
     p.add_argument("--name", default="default")
     p.add_argument("--dest", type=Path)
@@ -76,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(res.stdout)
         sys.stderr.write(res.stderr)
         return res.returncode
+    if args.cmd == "stop":
+        tb.stop(args.node)
+        return 0
     if args.cmd == "logs":
         if args.dest:
             print("\n".join(str(p) for p in tb.save_logs(args.dest)))
