@@ -113,7 +113,7 @@ class Testbed:
         nets = info[0]["NetworkSettings"]["Networks"]
         return str(nets[self.network]["IPAddress"]) if self.network in nets else ""
 
-    def wait_ready(self, names: list[str], timeout: float = 120) -> None:
+    def wait_ready(self, names: list[str], timeout: float = 300) -> None:
         """Wait until each node has an address and answers SSH (systemd may still be settling)."""
         deadline = time.monotonic() + timeout
         for name in names:
