@@ -45,7 +45,7 @@ def loads(out: str, command: str = "") -> Any:
 # ---------------------------------------------------------------- pools
 def pool_snapshot(raw: dict) -> dict:
     return {
-        "id": raw["pool_id"],
+        "id": raw.get("pool_id", raw.get("pool")),
         "name": raw["pool_name"],
         "type": POOL_TYPES.get(raw["type"], str(raw["type"])),
         "size": raw["size"],
