@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 POOL_TYPES = {1: "replicated", 3: "erasure"}
 CAP_DAEMONS = ("mon", "mgr", "osd", "mds")
 # One grant of a cap string: "allow ...", "profile ..." (comma separated, like Ceph's own grammar).
-GRANT = re.compile(r"^\s*(allow(\s+\S.*|\s*\*)|profile\s+\S+(\s+\S.*)?)\s*$")
+GRANT = re.compile(r"^\s*(allow(\s+\S.*|\s*\*)?|profile\s+\S+(\s+\S.*)?)\s*$")
 ENTITY = re.compile(r"^(client|mgr|mds|osd|mon)\.[A-Za-z0-9_.@-]+$")
 SIZE_UNITS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 
