@@ -37,7 +37,7 @@ class Ceph:
             self.base += ["--conf", p["conf"]]
         if p.get("keyring"):
             self.base += ["--keyring", p["keyring"]]
-        self.cluster = p["cluster"]
+        self.cluster: str = str(p["cluster"])
         self.calls: List[str] = []
         self.applied: List[str] = []
 

@@ -5,7 +5,7 @@
 # ruff: noqa: UP006, UP035, UP045
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Dict
 
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 
@@ -17,7 +17,7 @@ class PoolBackend(StepBackend):
     value_key = "pool"
 
     def snapshot(self) -> Any:
-        snap = {"osd_dump": self.ceph.osd_dump(), "allow_delete": None}
+        snap: Dict[str, Any] = {"osd_dump": self.ceph.osd_dump(), "allow_delete": None}
         if self.params["state"] == "absent" and self.params["name"] in snap["osd_dump"]["pools"]:
             value = self.ceph.json(["config", "get", "mon", "mon_allow_pool_delete"])
             snap["allow_delete"] = str(value).lower() == "true"
