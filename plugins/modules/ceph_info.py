@@ -9,8 +9,9 @@ module: ceph_info
 short_description: Ceph cluster state - health with its checks, mons and quorum, mgr, OSDs, pools, PGs, filesystems
 version_added: 0.2.0
 description:
-  - Reads C(ceph status), C(health detail), C(quorum_status), C(mgr dump), C(osd dump), C(pg stat) and
-    C(fs dump) with C(--format json) - the same number of calls whatever the cluster's size.
+  - Reads C(ceph status), C(health detail), C(quorum_status), C(mgr dump), C(osd dump) and C(fs dump)
+    with C(--format json) - the same number of calls whatever the cluster's size, all answered by the mons (so it
+    does not block while no mgr is active, as C(ceph pg stat) would).
   - On a node without ceph, or where the cluster does not answer within O(connect_timeout), it returns
     RV(available=false) and the reason instead of failing, so playbooks can run it on fresh nodes.
   - RV(healthy) is true only when health is C(HEALTH_OK) and every PG is C(active+clean) (health turns OK

@@ -3,7 +3,8 @@
 """Backend of ``ceph_info``: health with its checks, mons and quorum, mgr, OSDs, pools, PGs, filesystems.
 
 A constant number of ceph calls whatever the cluster's size: ``status``, ``health detail``,
-``quorum_status``, ``mgr dump``, ``osd dump``, ``pg stat``, ``fs dump`` (and ``ceph --version``).
+``quorum_status``, ``mgr dump``, ``osd dump``, ``fs dump`` (and ``ceph --version``); only mon commands, so
+it answers while no mgr is active (``ceph pg stat`` would block then).
 """
 
 # ruff: noqa: UP006, UP035, UP045
@@ -19,7 +20,8 @@ from .parse import CephError, parse_fs_dump, parse_health, parse_mgr, parse_pg_s
 
 
 def describe(ceph: Ceph) -> Dict[str, Any]:
-    status = parse_status(ceph.json(["status"]))
+    raw_status = ceph.json(["status"])
+    status = parse_status(raw_status)
     osd_dump = ceph.osd_dump()
     pools = osd_dump["pools"]
     filesystems = {}
@@ -29,7 +31,7 @@ def describe(ceph: Ceph) -> Dict[str, Any]:
                              "max_mds": fs["max_mds"], "active": fs["active"], "standby": fs["standby"],
                              "failed": fs["failed"], "damaged": fs["damaged"]}
     health = parse_health(ceph.json(["health", "detail"]))
-    pgs = parse_pg_stat(ceph.json(["pg", "stat"]))
+    pgs = parse_pg_stat(raw_status.get("pgmap", {}))  # not `ceph pg stat`: it blocks while no mgr is active
     osds = osd_dump["osds"]
     return {
         "fsid": status["fsid"],

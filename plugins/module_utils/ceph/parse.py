@@ -172,6 +172,11 @@ def parse_health(data: dict) -> dict:
 
 
 def parse_pg_stat(data: dict) -> dict:
+    """``ceph pg stat`` (served by the mgr: it blocks while no mgr is active) or the ``pgmap`` of ``ceph status``
+    (served by the mons) -> {total, states, active_clean, all_active_clean, degraded_objects}."""
+    if "pgs_by_state" in data:  # the pgmap of `ceph status`
+        data = {"num_pg_by_state": [{"name": s["state_name"], "num": s["count"]} for s in data["pgs_by_state"]],
+                "num_pgs": data.get("num_pgs", 0), "degraded_objects": data.get("degraded_objects", 0)}
     summary = data.get("pg_summary", data)
     states = {s["name"]: s["num"] for s in summary.get("num_pg_by_state", [])}
     total = summary.get("num_pgs", 0)

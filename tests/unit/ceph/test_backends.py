@@ -33,14 +33,15 @@ def test_info_reads_a_healthy_cluster_with_a_constant_number_of_calls() -> None:
     assert facts["osds"]["up"] == 3 and facts["mons"]["quorum"] == ["node1"]
     assert facts["filesystems"]["fsdata"]["data_pools"] == ["cephfs_data"]
     assert facts["version"]["release"] == "pacific"
-    assert len(fake.calls) == 8 and fake.mutations() == []
+    assert len(fake.calls) == 7 and "pg stat" not in fake.calls and fake.mutations() == []
 
 
 def test_info_says_degraded() -> None:
     fake = FakeCeph(dict(READ, **{"health detail": "degraded_health_detail.json", "osd dump": "degraded_osd_dump.json",
-                                  "pg stat": "degraded_pg_stat.json", "status": "degraded_status.json"}))
+                                  "status": "degraded_status.json"}))
     facts = execute(InfoBackend(CONN, fake), check_mode=False).values
     assert not facts["healthy"] and facts["osds"]["down"] == [2] and "OSD_DOWN" in facts["health"]["checks"]
+    assert facts["pgs"]["degraded_objects"] == 22 and not facts["pgs"]["all_active_clean"]
 
 
 def test_info_on_a_node_without_a_cluster_is_not_an_error() -> None:

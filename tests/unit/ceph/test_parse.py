@@ -45,6 +45,12 @@ def test_pg_stat_clean_and_degraded() -> None:
     assert degraded["states"] == {"active+undersized": 83, "active+undersized+degraded": 6}
 
 
+def test_pgmap_of_status_reads_the_same() -> None:
+    assert parse.parse_pg_stat(load("status.json")["pgmap"]) == parse.parse_pg_stat(load("pg_stat.json"))
+    degraded = parse.parse_pg_stat(load("degraded_status.json")["pgmap"])
+    assert degraded["degraded_objects"] == 22 and not degraded["all_active_clean"]
+
+
 def test_degraded_osd_dump_shows_the_down_osd() -> None:
     osds = parse.parse_osd_dump(load("degraded_osd_dump.json"))["osds"]
     assert [o["id"] for o in osds if not o["up"]] == [2]
