@@ -62,8 +62,9 @@ options:
     description: Erasure-code profile of an erasure-coded pool (default V(default)).
     type: str
   erasure_profile_settings:
-    description: Settings to create O(erasure_profile) with when it does not exist, e.g.
-      C({k: 2, m: 1, crush-failure-domain: host}). An existing profile with other settings is refused.
+    description:
+      - Settings to create O(erasure_profile) with when it does not exist, for example
+        C(k=2), C(m=1), C(crush-failure-domain=host) as a dict. An existing profile with other settings is refused.
     type: dict
   quota_max_bytes:
     description: Quota in bytes (V(0) is none).
