@@ -1,7 +1,7 @@
 """Ceph modules and role on real Ceph 16.2 daemons in three test-bed nodes.
 
 Order matters (one cluster for the module): role bootstrap → pool and config changes with their diff →
-bad input → no key in a -vvv run → one node stopped (degraded, I/O continues) and started (HEALTH_OK).
+bad input → no key in a -vvv run → one node frozen (degraded, I/O continues) and thawed (HEALTH_OK).
 State is read back from the nodes with ``ceph ... --format json`` and the collection's own parsers.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.fedmesh.cluster.plugins.module_utils.ceph import parse
 from conftest import play
 from testbed import Testbed
+from testbed.engine import podman
 
 pytestmark = pytest.mark.testbed
 
@@ -152,7 +153,9 @@ def test_no_cephx_key_in_a_vvv_run(tb: Testbed, tmp_path: Path) -> None:
 
 
 def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path) -> None:
-    tb.stop("node3")
+    # The node is frozen (every process paused, the node silent on the network), not restarted: a restarted
+    # test-bed container gets a new address from Podman, which real machines (and their mons) do not.
+    podman("pause", tb.nodes["node3"].container)
     try:
         facts = wait_for(tb, tmp_path, lambda f: f["osds"]["up"] == 2 and f["health"]["status"] != "HEALTH_OK")
         assert "node3" in facts["mons"]["out_of_quorum"] and not facts["healthy"]
@@ -162,7 +165,7 @@ def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path)
         assert tb.exec("node2", "cat /mnt/fedmesh/while-degraded.txt").stdout == "degraded-write\n"
         tb.exec("node1", "rados -p models put obj1 /etc/hostname && rados -p models stat obj1")
     finally:
-        tb.start("node3")
+        podman("unpause", tb.nodes["node3"].container)
     facts = wait_for(tb, tmp_path, lambda f: f["healthy"] and f["osds"]["up"] == 3, timeout=300)
     assert sorted(facts["mons"]["quorum"]) == NODES
     assert tb.exec("node3", "cat /mnt/fedmesh/while-degraded.txt").stdout == "degraded-write\n"
