@@ -81,50 +81,50 @@ def test_role_bootstrapped_a_healthy_cluster(tb: Testbed, tmp_path: Path) -> Non
 
 def test_pool_size_change_check_run_check_run(tb: Testbed, tmp_path: Path) -> None:
     args = {"name": "models", "size": 2, "min_size": 1}
-    planned, _ = module(tb, tmp_path, "ceph_pool", args, check=True)
+    planned, _out = module(tb, tmp_path, "ceph_pool", args, check=True)
     assert planned["changed"] and planned["diff"]["before"]["size"] == 3 and planned["diff"]["after"]["size"] == 2
     assert ceph(tb, "osd pool get models size")["size"] == 3  # check mode changed nothing
-    done, _ = module(tb, tmp_path, "ceph_pool", args)
+    done, _out = module(tb, tmp_path, "ceph_pool", args)
     assert done["changed"] and done["commands"] == ["ceph osd pool set models size 2",
                                                     "ceph osd pool set models min_size 1"]
     assert ceph(tb, "osd pool get models size")["size"] == 2
     assert ceph(tb, "osd pool get models min_size")["min_size"] == 1
-    again, _ = module(tb, tmp_path, "ceph_pool", args, check=True)
-    rerun, _ = module(tb, tmp_path, "ceph_pool", args)
+    again, _out = module(tb, tmp_path, "ceph_pool", args, check=True)
+    rerun, _out = module(tb, tmp_path, "ceph_pool", args)
     assert not again["changed"] and not rerun["changed"]
     module(tb, tmp_path, "ceph_pool", {"name": "models", "size": 3, "min_size": 2})
 
 
 def test_config_value_compared_as_ceph_normalises(tb: Testbed, tmp_path: Path) -> None:
     args = {"who": "osd", "option": "osd_recovery_sleep", "value": "0.25"}
-    planned, _ = module(tb, tmp_path, "ceph_config", args, check=True)
+    planned, _out = module(tb, tmp_path, "ceph_config", args, check=True)
     assert planned["changed"] and planned["diff"]["after"] == {"osd": {"osd_recovery_sleep": "0.250000"}}
-    done, _ = module(tb, tmp_path, "ceph_config", args)
+    done, _out = module(tb, tmp_path, "ceph_config", args)
     assert done["changed"]
     dump = parse.parse_config_dump(ceph(tb, "config dump"))
     assert dump["osd"]["osd_recovery_sleep"] == "0.250000"
-    rerun, _ = module(tb, tmp_path, "ceph_config", dict(args, value="0.2500"))
+    rerun, _out = module(tb, tmp_path, "ceph_config", dict(args, value="0.2500"))
     assert not rerun["changed"]
 
 
 @pytest.mark.hostile("ceph", "`ceph_pool` `size: 9` on a 3-OSD cluster (real Ceph accepts it)",
                      "error naming `size`, pool unchanged")
 def test_size_above_osd_count_is_refused_on_the_cluster(tb: Testbed, tmp_path: Path) -> None:
-    _, output = module(tb, tmp_path, "ceph_pool", {"name": "models", "size": 9}, ok=False)
+    _res, output = module(tb, tmp_path, "ceph_pool", {"name": "models", "size": 9}, ok=False)
     assert "size: size 9 is more than the 3 OSD(s)" in output and "nothing was changed" in output
     assert ceph(tb, "osd pool get models size")["size"] == 3
 
 
 @pytest.mark.hostile("ceph", "`ceph_pool` unknown application `frob`", "error naming `application`, no pool made")
 def test_unknown_application_is_refused(tb: Testbed, tmp_path: Path) -> None:
-    _, output = module(tb, tmp_path, "ceph_pool", {"name": "frobs", "application": "frob"}, ok=False)
+    _res, output = module(tb, tmp_path, "ceph_pool", {"name": "frobs", "application": "frob"}, ok=False)
     assert "application" in output and "frob" in output
     assert "frobs" not in parse.parse_osd_dump(ceph(tb, "osd dump"))["pools"]
 
 
 @pytest.mark.hostile("ceph", "`ceph_auth` malformed caps on a real cluster", "error naming `caps`, no user created")
 def test_malformed_caps_are_refused(tb: Testbed, tmp_path: Path) -> None:
-    _, output = module(tb, tmp_path, "ceph_auth", {"name": "client.bad", "caps": {"mon": "allow r' ; x"}}, ok=False)
+    _res, output = module(tb, tmp_path, "ceph_auth", {"name": "client.bad", "caps": {"mon": "allow r' ; x"}}, ok=False)
     assert "caps: mon:" in output
     assert tb.exec("node1", "ceph auth get client.bad", check=False).returncode != 0
 
@@ -134,7 +134,7 @@ def test_malformed_caps_are_refused(tb: Testbed, tmp_path: Path) -> None:
 def test_osd_on_a_path_with_a_filesystem_is_refused(tb: Testbed, tmp_path: Path) -> None:
     tb.exec("node1", "truncate -s 16M /root/used.img && mkfs.ext4 -q -F /root/used.img")
     before = tb.exec("node1", "sha256sum /root/used.img").stdout
-    _, output = module(tb, tmp_path, "ceph_osd", {"path": "/root/used.img", "kind": "file"}, ok=False)
+    _res, output = module(tb, tmp_path, "ceph_osd", {"path": "/root/used.img", "kind": "file"}, ok=False)
     assert "path: /root/used.img holds data (ext4)" in output
     assert tb.exec("node1", "sha256sum /root/used.img").stdout == before
     assert len(parse.parse_osd_dump(ceph(tb, "osd dump"))["osds"]) == 3
@@ -142,7 +142,7 @@ def test_osd_on_a_path_with_a_filesystem_is_refused(tb: Testbed, tmp_path: Path)
 
 def test_no_cephx_key_in_a_vvv_run(tb: Testbed, tmp_path: Path) -> None:
     args = {"name": "client.vvv", "caps": {"mon": "allow r"}, "keyring_path": "/etc/ceph/ceph.client.vvv.keyring"}
-    _, output = module(tb, tmp_path, "ceph_auth", args, verbosity=3)
+    _res, output = module(tb, tmp_path, "ceph_auth", args, verbosity=3)
     role = play(tb, "ceph_role.yml", verbosity=3).assert_ok()
     keys = {e["key"] for e in ceph(tb, "auth ls")["auth_dump"]}
     assert "client.vvv" in {e["entity"] for e in ceph(tb, "auth ls")["auth_dump"]} and len(keys) >= 8

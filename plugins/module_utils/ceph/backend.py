@@ -55,16 +55,16 @@ class Ceph:
         return rc, out, err
 
     def json(self, args: List[str]) -> Any:
-        _, out, _ = self.call(list(args) + ["--format", "json"])
+        out = self.call(list(args) + ["--format", "json"])[1]
         return loads(out, command="ceph " + " ".join(args))
 
     def json_or_none(self, args: List[str]) -> Any:
         """JSON, or None when ceph says the object does not exist (ENOENT)."""
-        rc, out, _ = self.call(list(args) + ["--format", "json"], ok_rc=(0, ENOENT))
+        rc, out = self.call(list(args) + ["--format", "json"], ok_rc=(0, ENOENT))[:2]
         return None if rc == ENOENT else loads(out, command="ceph " + " ".join(args))
 
     def change(self, args: List[str], data: Optional[str] = None) -> str:
-        _, out, _ = self.call(args, data=data)
+        out = self.call(args, data=data)[1]
         self.applied.append("ceph " + " ".join(args))
         return out
 

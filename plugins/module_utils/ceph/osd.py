@@ -78,7 +78,7 @@ class OsdBackend(StepBackend):
         """What ``blkid -p`` finds on the path (None: nothing, or the file does not exist yet)."""
         if not os.path.exists(path):
             return None
-        rc, out, _ = self.ceph.run(["blkid", "-p", "-o", "export", path])
+        rc, out = self.ceph.run(["blkid", "-p", "-o", "export", path])[:2]
         if rc == 2:  # nothing found
             return None
         fields = dict(line.split("=", 1) for line in (out or "").splitlines() if "=" in line)
