@@ -30,6 +30,7 @@ help:
 	@echo "make deps          apt packages (Debian), then \`make doctor\`, then the venv"
 	@echo "make doctor        name every missing command the test bed needs, and its Debian package"
 	@echo "make demo          build nodes, provision them with site.yml from the installed collection, run an FL round"
+	@echo "                  (STORAGE=ceph: Ceph instead of GlusterFS on the storage nodes)"
 	@echo "make test          every test (unit, lint, sanity, Molecule, integration) on real test-bed nodes"
 	@echo "make unit          unit tests only (no hosts)"
 	@echo "make lint          ruff, mypy, ansible-lint, antsibull-docs"

@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${FEDMESH_DEMO_ROUNDS:-12}
-groups='{"mesh": ["node1", "node2", "node3", "node4"], "storage": ["node1", "node2", "node3"],
+# STORAGE=ceph (make demo STORAGE=ceph): node1-3 run Ceph (group `ceph`) instead of GlusterFS (`storage`).
+storage_group=storage
+[ "${STORAGE:-gluster}" = ceph ] && storage_group=ceph
+groups='{"mesh": ["node1", "node2", "node3", "node4"], "'$storage_group'": ["node1", "node2", "node3"],
          "aggregator": ["node1"], "fl_clients": ["node1", "node2", "node3", "node4"], "monitoring": ["node1"]}'
 start=$(date +%s)
 

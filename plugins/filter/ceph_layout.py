@@ -1,0 +1,106 @@
+# Copyright: fedmesh.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: ceph_layout
+short_description: Check the ceph role's variables and compute mons, mgrs, MDS, addresses and mounts
+version_added: 0.2.0
+author:
+  - fedmesh.cluster contributors (@fedmesh)
+description:
+  - Pure computation on the controller, used by the P(fedmesh.cluster.ceph#role) role.
+  - The first O(mon_count) hosts of the group run mons (the first one bootstraps the cluster), the first
+    O(mgr_count) mgrs, the first O(mds_count) MDS daemons.
+  - Each host's address is C(fedmesh_ceph_address), else C(fedmesh_mesh_address) (the mesh role's fact), else
+    C(ansible_host); it must be an IP address.
+  - Without O(public_network), the public network is the list of the hosts' addresses as host routes, so
+    every daemon binds its own (mesh) address.
+  - Problems are returned in C(errors), each naming the variable.
+positional: hostvars, host
+options:
+  _input:
+    description: The hosts of the Ceph group, in order.
+    type: list
+    elements: str
+    required: true
+  hostvars:
+    description: C(hostvars).
+    type: dict
+    required: true
+  host:
+    description: The host the per-host values are computed for (C(inventory_hostname)).
+    type: str
+    required: true
+  mon_count:
+    description: Mons wanted (odd).
+    type: int
+    default: 3
+  mgr_count:
+    description: Mgr daemons wanted.
+    type: int
+    default: 1
+  mds_count:
+    description: MDS daemons wanted.
+    type: int
+    default: 1
+  public_network:
+    description: Explicit public network (CIDR).
+    type: str
+    default: ""
+  mounts:
+    description: The CephFS mounts (O(fedmesh.cluster.ceph#role:main:fedmesh_ceph_mounts)).
+    type: list
+    elements: dict
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Lay out the cluster
+  ansible.builtin.set_fact:
+    layout: "{{ groups['ceph'] | fedmesh.cluster.ceph_layout(hostvars, inventory_hostname) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: C(errors), C(mons), C(first_mon), C(mgrs), C(mds), C(addresses), C(address), C(mon_host),
+    C(public_network) and C(mounts) (each with its systemd C(unit) name).
+  type: dict
+"""
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.ceph_layout import plan_layout
+
+ADDRESS_VARS = ("fedmesh_ceph_address", "fedmesh_mesh_address", "ansible_host")
+
+
+def address(hostvars: Any, host: str) -> str:
+    try:
+        hv = hostvars[host]
+    except KeyError:
+        raise AnsibleFilterError(f"ceph_layout: host {host} is not in the inventory") from None
+    for key in ADDRESS_VARS:
+        try:
+            value = hv.get(key)
+        except AnsibleUndefinedVariable:
+            continue
+        except Exception as exc:
+            raise AnsibleFilterError(f"ceph_layout: host {host}: {key} cannot be evaluated: {exc}") from None
+        if value not in (None, "") and not type(value).__name__.startswith("AnsibleUndefined"):
+            return str(value)
+    return host
+
+
+def ceph_layout(hosts: Any, hostvars: Any, host: str, mon_count: int = 3, mgr_count: int = 1, mds_count: int = 1,
+                public_network: str = "", mounts: Any = None) -> dict[str, Any]:
+    hosts = list(hosts or [])
+    addresses = {h: address(hostvars, h) for h in hosts}
+    return plan_layout(hosts, addresses, mon_count, mgr_count, mds_count, public_network or "", list(mounts or []),
+                       host)
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"ceph_layout": ceph_layout}
