@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("image")
     p.add_argument("--layer", default="full", choices=["pristine", "base", "full"])
+    sub.add_parser("workload-image", help="the FL client image archive for rootless Podman workloads")
     p = sub.add_parser("up")
     p.add_argument("--name", default="default")
     p.add_argument("--nodes", type=int, default=3)
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="default")
     p.add_argument("node")
     p.add_argument("command")
+    p = sub.add_parser("restart", help="stop and start one node (its containers' restart policy applies)")
+    p.add_argument("--name", default="default")
+    p.add_argument("node")
     p = sub.add_parser("logs")
     p.add_argument("--name", default="default")
     p.add_argument("--dest", type=Path)
@@ -54,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "image":
         print(ensure_image(args.layer))
+        return 0
+    if args.cmd == "workload-image":
+        from .workload_image import ensure_fl_client_archive
+        print(ensure_fl_client_archive())
         return 0
     if args.cmd == "gc":
         print(json.dumps({"removed": gc()}))
@@ -76,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(res.stdout)
         sys.stderr.write(res.stderr)
         return res.returncode
+    if args.cmd == "restart":
+        tb.stop(args.node)
+        tb.start(args.node)
+        return 0
     if args.cmd == "logs":
         if args.dest:
             print("\n".join(str(p) for p in tb.save_logs(args.dest)))
