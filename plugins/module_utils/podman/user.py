@@ -28,6 +28,15 @@ NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 CDI_GLOBS = ("/etc/cdi/*", "/var/run/cdi/*")
 
 
+def _fuse_usable(user: Optional[Dict[str, Any]]) -> bool:
+    """/dev/fuse readable and writable by the user (udev makes it 0666 on Debian; a container may not)."""
+    try:
+        st = os.stat("/dev/fuse")
+    except OSError:
+        return False
+    return (st.st_mode & 0o006) == 0o006 or (user is not None and st.st_uid == user["uid"])
+
+
 class RootlessUserBackend:
     def __init__(self, params: Dict[str, Any], runner: Runner, sleep: Callable[[float], None] = time.sleep) -> None:
         self.p = params
@@ -85,10 +94,14 @@ class RootlessUserBackend:
         fuse = find_binary("fuse-overlayfs") or "/usr/bin/fuse-overlayfs"
         driver = host.storage_driver(self.p["storage_driver"], host.kernel_version(release), in_container,
                                      bool(find_binary("fuse-overlayfs")) or bool(self.p["install_packages"]),
-                                     os.path.exists("/dev/fuse"))
+                                     _fuse_usable(snap["user"]))
         manager = host.cgroup_manager(self.p["cgroup_manager"], snap["cgroup"]["version"])
         runtime = self.p["runtime"] if self.p["runtime"] != "auto" else "crun"
         snap["chosen"] = {"storage_driver": driver, "cgroup_manager": manager, "runtime": runtime}
+        if driver == "vfs" and self.p["storage_driver"] == "auto":
+            snap["warnings"] = ["storage driver vfs (slow, every container copies its image): no native rootless "
+                                "overlay here and /dev/fuse is missing or not usable by the user (Debian's udev "
+                                "makes it 0666)"]
         storage, containers = self._conf_paths(snap["home"])
         return {storage: host.storage_conf(driver, fuse), containers: host.containers_conf(manager, runtime)}
 
@@ -120,7 +133,7 @@ class RootlessUserBackend:
         self._version_ok(snap, pkg_plan)
         values = self._values(snap, add)
         plan = Plan(before=self._describe(snap, before_files, {}), after=self._describe(snap, after_files, add),
-                    commands=commands, values=values)
+                    commands=commands, values=values, warnings=snap.get("warnings"))
         plan.pkg_plan, plan.add, plan.files = pkg_plan, add, files  # type: ignore[attr-defined]
         return plan
 

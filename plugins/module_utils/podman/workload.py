@@ -66,7 +66,21 @@ class KubeWorkloadBackend:
             snap["recorded"] = None
         snap["yaml"] = read_text(snap["paths"]["yaml"])
         snap["gpus_available"] = self._cdi()
+        snap["pod_running"] = self._pod_running(session, doc) if doc else None
         return snap
+
+    @staticmethod
+    def _pod_running(session: UserSession, doc: Dict[str, Any]) -> bool:
+        """Every container of the workload's pod runs (kube play names a Deployment's pod NAME-pod[-N])."""
+        name = doc["metadata"]["name"]
+        rc, out, _ = session.run(["podman", "ps", "-a", "--pod", "--format", "json"])
+        try:
+            rows = json.loads(out) if rc == 0 and out.strip() else []
+        except ValueError:
+            rows = []
+        mine = [r for r in rows if str(r.get("PodName", "")) in (name, f"{name}-pod")
+                or str(r.get("PodName", "")).startswith(f"{name}-pod-")]
+        return bool(mine) and all(r.get("State") == "running" for r in mine)
 
     def _paths(self, home: str) -> Dict[str, str]:
         name = self.p["name"]
@@ -121,8 +135,11 @@ class KubeWorkloadBackend:
             commands.append("systemctl --user daemon-reload")
         if self.p["enabled"] and state["enabled"] != "enabled":
             commands.append(f"systemctl --user enable {want['unit']}")
-        if stale and state["active"] == "active":
-            commands.append(f"systemctl --user restart {want['unit']} (kube play --replace)")
+        always = snap["spec"].get("restartPolicy", "Always") == "Always"
+        broken = want["path"] == "kube" and state["active"] == "active" and always and not snap["pod_running"]
+        if (stale or broken) and state["active"] == "active":
+            commands.append(f"systemctl --user restart {want['unit']} (kube play --replace)"
+                            + ("" if stale else ": the unit is active but not every container of the pod runs"))
         elif state["active"] != "active":
             commands.append(f"systemctl --user start {want['unit']}")
         values = {"unit": want["unit"], "path": want["path"], "yaml_path": snap["paths"]["yaml"],
@@ -132,6 +149,7 @@ class KubeWorkloadBackend:
         plan = Plan(before=snap["yaml"] or "", after=want["files"][snap["paths"]["yaml"]], commands=commands,
                     values=values)
         plan.want, plan.stale, plan.state, plan.old_unit = want, stale, state, old_unit  # type: ignore[attr-defined]
+        plan.broken = broken  # type: ignore[attr-defined]
         plan.snap = snap  # type: ignore[attr-defined]
         return plan
 
@@ -166,11 +184,11 @@ class KubeWorkloadBackend:
             self._systemctl(session, done, "daemon-reload")
         if self.p["enabled"] and state["enabled"] != "enabled":
             self._systemctl(session, done, "enable", want["unit"])
-        if plan.stale and state["active"] == "active":  # type: ignore[attr-defined]
+        if (plan.stale or plan.broken) and state["active"] == "active":  # type: ignore[attr-defined]
             self._systemctl(session, done, "restart", want["unit"])
         elif state["active"] != "active":
             self._systemctl(session, done, "start", want["unit"])
-        self._wait_active(session, want["unit"], done)
+        self._wait_active(session, want["unit"], done, snap["doc"] if want["path"] == "kube" else None)
         return plan.result(commands=done)
 
     def _systemctl(self, session: UserSession, done: List[str], *args: str) -> None:
@@ -187,14 +205,19 @@ class KubeWorkloadBackend:
         _, out, _ = self.runner(["journalctl", "--no-pager", "-o", "cat", "-n", "12", f"_SYSTEMD_USER_UNIT={unit}"])
         return " | ".join(line for line in out.splitlines() if line.strip())[-800:]
 
-    def _wait_active(self, session: UserSession, unit: str, done: List[str], timeout: float = 60) -> None:
+    def _wait_active(self, session: UserSession, unit: str, done: List[str], doc: Optional[Dict[str, Any]],
+                     timeout: float = 60) -> None:
+        """The unit is active and (kube path) every container of the pod runs: podman-kube@'s service container
+        keeps the unit active even when kube play could not start the pod."""
         deadline = time.monotonic() + timeout
         while True:
             state = session.unit_state(unit)
-            if state["active"] == "active":
+            if state["active"] == "active" and (doc is None or self._pod_running(session, doc)):
                 return
             if time.monotonic() > deadline or state["active"] == "failed":
-                raise FedmeshError(f"{unit} is {state['active']} ({state['sub']}); journal: {self._journal(unit)}",
+                what = "the pod's containers are not all running" if state["active"] == "active" else \
+                    f"{unit} is {state['active']} ({state['sub']})"
+                raise FedmeshError(f"{what}; journal: {self._journal(unit)}",
                                    field="definition", changed=True, remains="see the returned commands",
                                    commands=done)
             time.sleep(0.5)
