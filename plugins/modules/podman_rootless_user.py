@@ -92,7 +92,8 @@ EXAMPLES = r"""
   register: fl_user
 
 - name: Use the user's systemd right away (linger was waited for)
-  ansible.builtin.command: runuser -u fl -- env XDG_RUNTIME_DIR={{ fl_user.runtime_dir }} systemctl --user is-system-running
+  ansible.builtin.command: >-
+    runuser -u fl -- env XDG_RUNTIME_DIR={{ fl_user.runtime_dir }} systemctl --user is-system-running
   changed_when: false
 """
 

@@ -121,6 +121,7 @@ def pod_spec(doc: Dict[str, Any]) -> Dict[str, Any]:
     name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise _fail("metadata.name", f"must be a DNS-1123 name (a-z, 0-9, '-'), got {name!r}")
+    spec: Any
     if (kind, api) == ("Pod", "v1"):
         spec, path = doc.get("spec"), "spec"
     elif (kind, api) == ("Deployment", "apps/v1"):
@@ -131,7 +132,7 @@ def pod_spec(doc: Dict[str, Any]) -> Dict[str, Any]:
         spec, path = template.get("spec"), "spec.template.spec"
     else:
         raise _fail("kind", f"must be Pod (apiVersion v1) or Deployment (apiVersion apps/v1), got {kind!r} {api!r}")
-    _check_keys(spec, POD_KEYS, path)
+    spec = _check_keys(spec, POD_KEYS, path)
     volumes = set()
     for i, vol in enumerate(_check_list(spec.get("volumes", []), f"{path}.volumes")):
         _check_keys(vol, {"name"} | VOLUME_KINDS, f"{path}.volumes[{i}]")

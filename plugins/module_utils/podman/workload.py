@@ -92,8 +92,9 @@ class KubeWorkloadBackend:
                 "run_unit": units.run_unit(name), "run_file": f"{unitdir}/{units.run_unit(name)}"}
 
     def _cdi(self) -> List[str]:
-        from .host import cdi_devices
         import glob
+
+        from .host import cdi_devices
         files = [f for g in ("/etc/cdi/*", "/var/run/cdi/*") for f in sorted(glob.glob(g))]
         return cdi_devices([(f, read_text(f) or "") for f in files])
 

@@ -7,7 +7,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.podman import archive, host
 
@@ -16,7 +15,8 @@ IMAGE_ID = "4f" * 32
 
 @pytest.mark.parametrize("kernel, in_container, fuse, dev_fuse, want", [
     ((6, 1), False, True, True, "overlay"), ((6, 1), True, True, True, "fuse-overlayfs"),
-    ((5, 10), False, True, True, "fuse-overlayfs"), ((5, 10), False, True, False, "vfs"), ((4, 19), True, False, True, "vfs")])
+    ((5, 10), False, True, True, "fuse-overlayfs"), ((5, 10), False, True, False, "vfs"),
+    ((4, 19), True, False, True, "vfs")])
 def test_the_storage_driver_is_one_that_works_here(kernel, in_container, fuse, dev_fuse, want) -> None:
     assert host.storage_driver("auto", kernel, in_container, fuse, dev_fuse) == want
 

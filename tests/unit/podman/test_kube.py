@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.podman import kube, units
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.podman import subid
 
