@@ -133,3 +133,16 @@ def test_user_session_runs_commands_as_the_user_with_its_bus() -> None:
     UserSession(lambda argv, data=None: (seen.append(argv), (0, "", ""))[1], USER).systemctl("daemon-reload")
     assert seen[0][:4] == ["runuser", "-u", "fl", "--"]
     assert "XDG_RUNTIME_DIR=/run/user/1000" in seen[0] and seen[0][-3:] == ["systemctl", "--user", "daemon-reload"]
+
+
+def test_absent_stops_disables_and_removes_the_unit_and_files(node, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = workload.KubeWorkloadBackend(params(), node(files={}))
+    files = dict(backend._desired(backend.read())["files"])
+    n = node(files=files, active="active", enabled="enabled", running=True)
+    monkeypatch.setattr(workload.os.path, "exists", lambda path: path in files)
+    backend = workload.KubeWorkloadBackend(params(state="absent", definition=None), n)
+    plan = backend.plan(backend.read())
+    unit = "podman-kube@-home-fl-.config-fedmesh-workloads-web.yaml.service"
+    assert plan.commands[0] == f"systemctl --user disable --now {unit}"
+    assert {c for c in plan.commands if c.startswith("remove ")} == {f"remove {f}" for f in files}
+    assert plan.after == "" and plan.before.startswith("{")
