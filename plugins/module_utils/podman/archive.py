@@ -38,7 +38,7 @@ def archive_info(path: str, field: str = "path") -> Dict[str, Any]:
             manifest = _member_json(tar, "manifest.json")
             if isinstance(manifest, list) and manifest and isinstance(manifest[0], dict):
                 config = str(manifest[0].get("Config", ""))
-                image_id = config.split("/")[-1].replace(".json", "").replace("sha256:", "")
+                image_id = config.rsplit("/", maxsplit=1)[-1].replace(".json", "").replace("sha256:", "")
                 tags: List[str] = [str(t) for t in manifest[0].get("RepoTags") or []]
                 fmt = "docker-archive"
             else:

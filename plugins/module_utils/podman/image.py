@@ -46,7 +46,7 @@ class ImageArchiveBackend:
         if archive and want_id and archive["id"] != want_id:
             raise FedmeshError(f"{p['path']} holds image {archive['id'][:12]}, not the expected {want_id[:12]}",
                                field="path", fix="ship the matching archive or fix id")
-        rc, out, _ = session.run(["podman", "image", "inspect", "--format", "json", p["name"]])
+        rc, out, _err = session.run(["podman", "image", "inspect", "--format", "json", p["name"]])
         current: Optional[Dict[str, Any]] = None
         if rc == 0:
             try:
@@ -97,7 +97,7 @@ class ImageArchiveBackend:
         else:
             self._must(snap_session, ["podman", "pull", "-q", p["name"]], done, "name")
             loaded = None
-        rc, out, _ = snap_session.run(["podman", "image", "inspect", "--format", "{{.Id}}", p["name"]])
+        rc, out, _err = snap_session.run(["podman", "image", "inspect", "--format", "{{.Id}}", p["name"]])
         have = out.strip() if rc == 0 else None
         if loaded and have != loaded:
             raise FedmeshError(f"after loading, {p['name']} is {have}, not {loaded}", field="path", changed=True,

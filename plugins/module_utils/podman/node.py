@@ -96,7 +96,7 @@ class UserSession:
         return self.run(["systemctl", "--user", *args])
 
     def unit_state(self, unit: str) -> Dict[str, str]:
-        rc, out, _ = self.systemctl("show", unit, "--property=ActiveState,UnitFileState,LoadState,SubState")
+        rc, out, _err = self.systemctl("show", unit, "--property=ActiveState,UnitFileState,LoadState,SubState")
         state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
         return {"active": state.get("ActiveState", "unknown"), "enabled": state.get("UnitFileState", ""),
                 "load": state.get("LoadState", "unknown"), "sub": state.get("SubState", "")}

@@ -83,7 +83,7 @@ class RootlessUserBackend:
     def _podman_version(self) -> Optional[str]:
         if not find_binary("podman"):
             return None
-        rc, out, _ = self.runner(["podman", "--version"])
+        rc, out, _err = self.runner(["podman", "--version"])
         return ".".join(map(str, parse_version(out))) if rc == 0 else None
 
     # ------------------------------------------------------------------ plan
@@ -182,7 +182,9 @@ class RootlessUserBackend:
             self._must(["useradd", "--create-home", "--user-group", "--shell", "/bin/bash", "-K", "SUB_UID_COUNT=0",
                         "-K", "SUB_GID_COUNT=0", "--home-dir", home, p["name"]], done, "name")
             user = lookup_user(p["name"])
-            assert user is not None
+            if user is None:
+                raise FedmeshError(f"useradd reported success but there is no user {p['name']}", field="name",
+                                   changed=True, remains="see the returned commands", commands=done)
         for kind, flag in (("subuid", "--add-subuids"), ("subgid", "--add-subgids")):
             rng = plan.add[kind]  # type: ignore[attr-defined]
             if rng:
@@ -205,7 +207,7 @@ class RootlessUserBackend:
         unit = f"user@{user['uid']}.service"
         session = UserSession(self.runner, user)
         while True:
-            rc, out, _ = self.runner(["systemctl", "is-active", unit])
+            rc, out, _err = self.runner(["systemctl", "is-active", unit])
             ready = out.strip() == "active" and os.path.exists(f"{session.runtime_dir}/bus")
             if ready and session.systemctl("show-environment")[0] == 0:  # the user bus answers
                 return

@@ -57,7 +57,7 @@ class KubeWorkloadBackend:
                                fix="enable linger with fedmesh.cluster.podman_rootless_user first")
         snap: Dict[str, Any] = {"user": user, "doc": doc, "spec": spec, "session": session}
         snap["paths"] = self._paths(user["home"])
-        rc, out, _ = self.runner(["podman", "--version"])
+        rc, out, _err = self.runner(["podman", "--version"])
         snap["version"] = units.parse_version(out) if rc == 0 else (0, 0, 0)
         recorded = read_text(snap["paths"]["hash"])
         try:
@@ -73,7 +73,7 @@ class KubeWorkloadBackend:
     def _pod_running(session: UserSession, doc: Dict[str, Any]) -> bool:
         """Every container of the workload's pod runs (kube play names a Deployment's pod NAME-pod[-N])."""
         name = doc["metadata"]["name"]
-        rc, out, _ = session.run(["podman", "ps", "-a", "--pod", "--format", "json"])
+        rc, out, _err = session.run(["podman", "ps", "-a", "--pod", "--format", "json"])
         try:
             rows = json.loads(out) if rc == 0 and out.strip() else []
         except ValueError:
@@ -203,7 +203,8 @@ class KubeWorkloadBackend:
         done.append(cmd)
 
     def _journal(self, unit: str) -> str:
-        _, out, _ = self.runner(["journalctl", "--no-pager", "-o", "cat", "-n", "12", f"_SYSTEMD_USER_UNIT={unit}"])
+        argv = ["journalctl", "--no-pager", "-o", "cat", "-n", "12", f"_SYSTEMD_USER_UNIT={unit}"]
+        _rc, out, _err = self.runner(argv)
         return " | ".join(line for line in out.splitlines() if line.strip())[-800:]
 
     def _wait_active(self, session: UserSession, unit: str, done: List[str], doc: Optional[Dict[str, Any]],

@@ -27,8 +27,8 @@ class Node:
     def __call__(self, argv: list[str], data: str | None = None) -> tuple[int, str, str]:
         self.calls.append(argv)
         cmd = argv[argv.index("--", 3) + 1:] if argv[0] == "runuser" else argv
-        cmd = cmd[next(i for i, a in enumerate(cmd) if not a.startswith(("env", "-C", "/home", "HOME=", "USER=",
-                                                                          "XDG_", "DBUS_"))):]
+        prefixes = ("env", "-C", "/home", "HOME=", "USER=", "XDG_", "DBUS_")
+        cmd = cmd[next(i for i, a in enumerate(cmd) if not a.startswith(prefixes)):]
         if cmd[:2] == ["podman", "--version"]:
             return 0, self.version, ""
         if cmd[:3] == ["systemctl", "--user", "show-environment"]:
@@ -46,7 +46,7 @@ def node(monkeypatch: pytest.MonkeyPatch):
     def make(**kw: Any) -> Node:
         n = Node(**kw)
         monkeypatch.setattr(workload, "lookup_user", lambda name: USER if name == "fl" else None)
-        monkeypatch.setattr(workload, "read_text", lambda path: n.files.get(path))
+        monkeypatch.setattr(workload, "read_text", n.files.get)
         monkeypatch.setattr(workload.os.path, "isdir", lambda path: path == "/home/fl")
         monkeypatch.setattr(workload.KubeWorkloadBackend, "_cdi",
                             lambda self: ["nvidia.com/gpu=0", "nvidia.com/gpu=1", "nvidia.com/gpu=all"])
@@ -86,8 +86,8 @@ def test_changed_yaml_replaces_through_the_unit(node) -> None:
     files = dict(backend._desired(backend.read())["files"])
     edited = json.loads(json.dumps(POD))
     edited["metadata"]["labels"] = {"v": "2"}
-    backend = workload.KubeWorkloadBackend(params(definition=edited), node(files=files, active="active",
-                                                                            enabled="enabled", running=True))
+    running = node(files=files, active="active", enabled="enabled", running=True)
+    backend = workload.KubeWorkloadBackend(params(definition=edited), running)
     plan = backend.plan(backend.read())
     assert plan.values["replaced"] and any("restart" in c and "--replace" in c for c in plan.commands)
 
