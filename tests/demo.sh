@@ -9,14 +9,18 @@ rounds=${FEDMESH_DEMO_ROUNDS:-12}
 storage_group=storage
 [ "${STORAGE:-gluster}" = ceph ] && storage_group=ceph
 groups='{"mesh": ["node1", "node2", "node3", "node4"], "'$storage_group'": ["node1", "node2", "node3"],
-         "aggregator": ["node1"], "fl_clients": ["node1", "node2", "node3", "node4"], "monitoring": ["node1"]}'
+         "aggregator": ["node1"], "fl_clients": ["node1", "node2", "node3", "node4"], "monitoring": ["node1"],
+         "podman": ["node3"]}'
 start=$(date +%s)
 
-echo "=== starting 4 test-bed nodes (node1: aggregator; node1-3: storage; node1-4: FL clients)"
+echo "=== starting 4 test-bed nodes (node1: aggregator; node1-3: storage; node1-4: FL clients, node3's as a rootless container)"
 python -m testbed up --name demo --nodes 4 --groups "$groups" --inventory inventories/demo/hosts.yml
 
 echo "=== data shards (scikit-learn digits, non-IID) and tokens for the clients"
 python tests/demo/fl_demo.py prepare
+
+echo "=== the FL client image archive for node3's rootless-container client (no registry: built here, cached)"
+python -m testbed workload-image
 
 echo "=== ansible-playbook -i inventories/demo fedmesh.cluster.site (installed collection), one line per layer"
 echo "    (full output: demo-output/site.log)"

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("image")
     p.add_argument("--layer", default="full", choices=["pristine", "base", "full"])
+    sub.add_parser("workload-image", help="the FL client image archive for rootless Podman workloads")
     p = sub.add_parser("up")
     p.add_argument("--name", default="default")
     p.add_argument("--nodes", type=int, default=3)
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("stop")
     p.add_argument("--name", default="default")
     p.add_argument("node")
+    p = sub.add_parser("restart", help="stop and start one node (its containers' restart policy applies)")
+    p.add_argument("--name", default="default")
+    p.add_argument("node")
     p = sub.add_parser("logs")
     p.add_argument("--name", default="default")
     p.add_argument("--dest", type=Path)
@@ -58,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "image":
         print(ensure_image(args.layer))
+        return 0
+    if args.cmd == "workload-image":
+        from .workload_image import ensure_fl_client_archive
+        print(ensure_fl_client_archive())
         return 0
     if args.cmd == "gc":
         print(json.dumps({"removed": gc()}))
@@ -82,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         return res.returncode
     if args.cmd == "stop":
         tb.stop(args.node)
+        return 0
+    if args.cmd == "restart":
+        tb.stop(args.node)
+        tb.start(args.node)
         return 0
     if args.cmd == "logs":
         if args.dest:

@@ -36,6 +36,11 @@ from .ansible import run_playbook
 from .nodes import Testbed
 
 STATE_ROOT = "/mnt/fedmesh/experiments"  # on the Gluster volume (see inventories/demo/group_vars)
+# A client that runs as a rootless container (inventories/demo/group_vars/podman.yml: user flc, role
+# podman_workloads) has its fl_client service disabled; it is stopped and started through flc's systemd.
+_FLC = "runuser -u flc -- env -C /home/flc XDG_RUNTIME_DIR=/run/user/$(id -u flc) systemctl --user"
+CLIENT_UNIT = ("if systemctl -q is-enabled fedmesh-fl-client 2>/dev/null; then systemctl {0} fedmesh-fl-client; "
+               f"else {_FLC} {{0}} 'podman-kube@-home-flc-.config-fedmesh-workloads-fl\\x2dclient.yaml.service'; fi")
 
 
 @dataclass
@@ -110,7 +115,7 @@ def run_experiment(tb: Testbed, inventory: Path, exp: Experiment, clients: list[
     state_dir = f"{STATE_ROOT}/{exp.name}"
     print(f"\n=== experiment {exp.name}: rule={exp.rule}, poisoned client={exp.poisoned or 'none'}")
     for host in clients:
-        tb.exec(host, "systemctl stop fedmesh-fl-client", check=False)
+        tb.exec(host, CLIENT_UNIT.format("stop"), check=False)
     tb.exec("node1", "systemctl stop fedmesh-aggregator", check=False)
     tb.exec("node1", f"rm -rf {state_dir}", check=False)
     result = run_playbook("fedmesh.cluster.fl", inventory, extra_vars={
@@ -120,7 +125,7 @@ def run_experiment(tb: Testbed, inventory: Path, exp: Experiment, clients: list[
     })
     result.assert_ok()
     for host in clients:
-        tb.exec(host, "systemctl restart fedmesh-fl-client")
+        tb.exec(host, CLIENT_UNIT.format("restart"))
     url = aggregator_url(tb)
     # Read the models through another node's mount of the same Gluster volume than the aggregator's.
     reader = next(c for c in sorted(tb.nodes) if c != "node1")

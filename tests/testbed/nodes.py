@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from . import engine
-from .engine import LABEL, STATE_ROOT, checkout_prefix, podman, podman_json
+from .engine import HERE, LABEL, STATE_ROOT, checkout_prefix, podman, podman_json
 from .image import ensure_image
 
 DAEMON_LOGS = ("/var/log/glusterfs/glusterd.log",)
@@ -72,6 +72,7 @@ class Testbed:
                    "--network-alias", name, "--privileged", "--systemd=always",
                    "--label", f"{LABEL}={self.prefix}",
                    "-v", f"{self.key_file}.pub:/root/.ssh/authorized_keys:ro",
+                   "-v", f"{HERE / 'rootless-devices.conf'}:/etc/tmpfiles.d/fedmesh-testbed-rootless.conf:ro",
                    image, "/sbin/init")
         else:
             podman("start", container, check=False)
