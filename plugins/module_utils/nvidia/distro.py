@@ -74,8 +74,8 @@ def os_family(os_facts: Dict[str, Any]) -> str:
 
 def _cuda_apt(distro: str) -> Dict[str, Any]:
     url = f"{CUDA_BASE}/{distro}/x86_64"
-    return {"line": f"deb [signed-by={CUDA_APT_KEY}] {url}/ /", "key": {"url": f"{url}/3bf863cc.pub",
-                                                                      "dest": CUDA_APT_KEY}}
+    key = {"url": f"{url}/3bf863cc.pub", "dest": CUDA_APT_KEY}
+    return {"line": f"deb [signed-by={CUDA_APT_KEY}] {url}/ /", "key": key}
 
 
 def _debian(version: str, source: str, flavour: str, branch: str) -> Dict[str, Any]:
@@ -175,7 +175,7 @@ def driver_source(os_facts: Dict[str, Any], branch: str, source: str = "distribu
         if source != "cuda":
             raise _fail("fedmesh_nvidia_source", "the RHEL family has the driver only from NVIDIA's CUDA "
                         "repository", "set fedmesh_nvidia_source to 'cuda'")
-        out = rhel_plan(version.split(".")[0], branch, flavour)
+        out = rhel_plan(version.split(".", maxsplit=1)[0], branch, flavour)
     else:
         raise _fail("fedmesh_nvidia_source", f"{os_facts.get('pretty_name') or os_facts.get('id')!r} is not "
                     "supported (Debian 12, Ubuntu 22.04/24.04, RHEL family 8/9)", "run the role on one of those")
