@@ -34,6 +34,7 @@ class PskPlan(Plan):
     create: list[str]
     write: dict[str, str]
     remove: list[str]
+    unknown: list[str]
     mkdir: bool = False
 
 
@@ -103,15 +104,13 @@ class PskBackend:
                   "removed": removed, "preshared_keys": owned}
         plan = PskPlan(before=_listing(sorted(present)), after=_listing(sorted(after), set(create) | set(write)),
                        commands=commands, values=values)
-        plan.create, plan.write, plan.remove, plan.mkdir = create, write, removed, mkdir
-        if unknown:
-            # Only possible in check mode (the owner's key does not exist yet); outside it, a missing key is an
-            # error: the pair would run without a preshared key.
-            plan.unknown = unknown  # type: ignore[attr-defined]
+        # A copy without its key is only possible in check mode (the owner's key does not exist yet); outside it,
+        # apply refuses: the pair would run without a preshared key.
+        plan.create, plan.write, plan.remove, plan.unknown, plan.mkdir = create, write, removed, unknown, mkdir
         return plan
 
     def apply(self, plan: PskPlan) -> Result:
-        if getattr(plan, "unknown", None):
+        if plan.unknown:
             raise FedmeshError(f"no key given for {', '.join(plan.unknown)}: its owner has not created it",
                                field="keys", fix="run the owner of the pair in the same play")
         if plan.mkdir:
