@@ -1,6 +1,11 @@
 """Mesh converge benchmark: time to build the WireGuard mesh on fresh test-bed nodes, and the no-change re-run.
 
     python bench/mesh_converge.py [--sizes 3,6,9] [--quick] [--name bench-mesh]
+    python bench/mesh_converge.py --peer-role DIR --peer-collections CDIR [--sizes 3,6] [--rounds 2]
+                                  [--connection ssh|podman]
+
+With ``--peer-role`` it compares with githubixx/ansible-role-wireguard instead (``bench/mesh_peer.py``: fresh
+nodes per round, interleaved, converge and no-change seconds, medians and peer/ours ratios).
 
 For each size N (default 3, 6 and 9; ``--quick``: 3 and 6) a fresh test bed of N nodes comes up, all in
 group ``mesh``; ``playbooks/mesh.yml`` (the installed collection in ``collection/``) runs twice with the

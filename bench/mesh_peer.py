@@ -15,6 +15,8 @@ the deviations Debian 12 + ansible-core 2.19 on these nodes need (bench/README.m
 * wg-quick's userspace drop-in (the same file ours writes) is put on the peer's nodes before its timed runs;
 * ``/etc/lsb-release`` is written on its nodes (Debian 12 has no ``lsb_release``; the role reads
   ``ansible_facts['lsb']['id']`` whenever ``ansible_facts['lsb']`` is defined, which ansible-core 2.19 makes ``{}``);
+* apt without Recommends on its nodes: Debian's ``wireguard`` package recommends a kernel image, whose install
+  (and initramfs build) takes minutes per node in these containers;
 * ``wireguard_address`` (one address) instead of ``wireguard_addresses``: the latter's template filter
   ``ansible.utils.ipv4`` needs ``netaddr`` on the controller.
 
@@ -35,6 +37,9 @@ from testbed.engine import CONTAINERS_CONF
 OURS_VARS = {"fedmesh_wireguard_mesh_implementation": "userspace", "fedmesh_wireguard_mesh_cidr": "10.99.0.0/24"}
 DROPIN = ("[Service]\nEnvironment=WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go\n"
           "Environment=WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1\n")
+# The peer installs Debian's `wireguard` package, whose Recommends pull a kernel image (and an initramfs build,
+# minutes per node) on these kernel-less containers; real machines already run a kernel with the module.
+NO_RECOMMENDS = 'APT::Install-Recommends "false";\n'
 LSB = "DISTRIB_ID=Debian\nDISTRIB_RELEASE=12\nDISTRIB_CODENAME=bookworm\nDISTRIB_DESCRIPTION=\"Debian 12\"\n"
 
 
@@ -62,7 +67,8 @@ def _prepare(tb: Testbed, role: str, connection: str) -> None:
         if role == "peer":  # untimed: what Debian 12 on these nodes needs (module docstring)
             tb.exec(name, "mkdir -p /etc/systemd/system/wg-quick@.service.d && "
                           f"printf '%s' '{DROPIN}' > /etc/systemd/system/wg-quick@.service.d/userspace.conf && "
-                          f"systemctl daemon-reload && printf '%s' '{LSB}' > /etc/lsb-release")
+                          f"systemctl daemon-reload && printf '%s' '{LSB}' > /etc/lsb-release && "
+                          f"printf '%s' '{NO_RECOMMENDS}' > /etc/apt/apt.conf.d/99-bench-no-recommends")
     if role == "peer":
         (Path(tb.inventory).parent / "group_vars").mkdir(exist_ok=True)
         (Path(tb.inventory).parent / "group_vars" / "vpn.yml").write_text(
