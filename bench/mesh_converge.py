@@ -1,6 +1,11 @@
 """Mesh converge benchmark: time to build the WireGuard mesh on fresh test-bed nodes, and the no-change re-run.
 
     python bench/mesh_converge.py [--sizes 3,6,9] [--quick] [--name bench-mesh]
+    python bench/mesh_converge.py --peer-role DIR --peer-collections CDIR [--sizes 3,6] [--rounds 2]
+                                  [--connection ssh|podman]
+
+With ``--peer-role`` it compares with githubixx/ansible-role-wireguard instead (``bench/mesh_peer.py``: fresh
+nodes per round, interleaved, converge and no-change seconds, medians and peer/ours ratios).
 
 For each size N (default 3, 6 and 9; ``--quick``: 3 and 6) a fresh test bed of N nodes comes up, all in
 group ``mesh``; ``playbooks/mesh.yml`` (the installed collection in ``collection/``) runs twice with the
@@ -237,7 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="3,6,9", help="comma-separated node counts (default 3,6,9)")
     parser.add_argument("--quick", action="store_true", help="3 and 6 nodes only")
     parser.add_argument("--name", default="bench-mesh", help="test-bed name (default bench-mesh)")
+    parser.add_argument("--peer-role", type=Path, metavar="DIR",
+                        help="a checkout of githubixx/ansible-role-wireguard: compare with it instead "
+                             "(bench/mesh_peer.py; default sizes 3,6)")
+    parser.add_argument("--peer-collections", default="",
+                        help="collections path holding community.general for the peer role")
+    parser.add_argument("--connection", choices=["ssh", "podman"], default="ssh",
+                        help="with --peer-role: ssh (pipelining) or the containers.podman connection")
+    parser.add_argument("--rounds", type=int, default=2, help="with --peer-role: rounds per size (default 2)")
     args = parser.parse_args(argv)
+    if args.peer_role is not None:
+        return peer_main(args)
     sizes = [3, 6] if args.quick else sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     if not sizes or min(sizes) < 2:
         parser.error("--sizes: node counts of at least 2")
@@ -268,6 +283,28 @@ def main(argv: list[str] | None = None) -> int:
           + f"  ({pairs} node->address pings after the {len(rows)} runs; {reprobed} needed a second probe)")
     summarize(rows)
     return 1 if failures else 0
+
+
+def peer_main(args: argparse.Namespace) -> int:
+    from mesh_peer import compare  # bench/ is on sys.path when this script runs
+
+    if not (args.peer_role / "tasks" / "main.yml").is_file():
+        print(f"--peer-role {args.peer_role}: not a checkout of the role (no tasks/main.yml)", file=sys.stderr)
+        return 2
+    sizes = sorted({int(s) for s in (args.sizes if args.sizes != "3,6,9" else "3,6").split(",") if s.strip()})
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with tempfile.TemporaryDirectory(prefix="fedmesh-bench-mesh-") as tmp:
+            snapshot_collection(Path(tmp))
+            rows = compare(sizes, args.peer_role, args.connection, args.rounds, Path(tmp), args.peer_collections,
+                           PLAYBOOK)
+    except KeyboardInterrupt:
+        print("interrupted; test beds removed", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    return 1 if any(r.reach != "ok" for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -72,6 +72,25 @@ options:
     description: Hosts in the play (C(ansible_play_hosts_all)), for C(--limit) handling.
     type: list
     elements: str
+  full_mesh_max:
+    description:
+      - Above this many hosts with an endpoint the mesh becomes hub-and-spoke - the hubs (marked with
+        C(fedmesh_wireguard_mesh_hub), else O(hub_count) hosts chosen by a stable hash of their names) form a full
+        mesh, every other host peers with the hubs only (its primary hub routes the rest of the mesh). V(0) is
+        always a full mesh.
+    type: int
+    default: 0
+  hub_count:
+    description: Hubs chosen for a hub-and-spoke mesh when none is marked.
+    type: int
+    default: 3
+  errors:
+    description:
+      - V(strict) raises on bad input. V(return) returns C({error}) instead, so a layout computed
+        once (C(run_once)) can fail every host with the same message (an C(assert) per host).
+    type: str
+    choices: [strict, return]
+    default: strict
 """
 
 EXAMPLES = r"""
@@ -84,9 +103,12 @@ RETURN = r"""
 _value:
   description:
     - C(hosts) maps each host to C(address), C(interface_address), C(listen_port), C(endpoint), C(role),
-      C(primary_hub), C(forwarding), C(rotate) and C(links) (peer names with allowed IPs and keepalive).
-    - C(hubs), C(edges), C(leaving), C(addresses), C(cidr), C(psk_dir), C(play_hosts) and C(known_keys) (public
-      keys read from the nodes), the input of P(fedmesh.cluster.wg_mesh_plan#filter).
+      C(primary_hub), C(forwarding), C(rotate) and C(links) (peer names with allowed IPs and keepalive). C(role)
+      is V(member), V(hub), V(edge) (no endpoint) or V(spoke) (hub-and-spoke mesh).
+    - C(hubs), C(edges), C(leaving), C(addresses), C(cidr), C(topology) (V(full-mesh) or V(hub-and-spoke)),
+      C(psk_dir), C(play_hosts) and C(known_keys) (public keys read from the nodes), the input of
+      P(fedmesh.cluster.wg_mesh_plan#filter).
+    - With O(errors=return) and bad input, only C(error).
   type: dict
 """
 
@@ -167,7 +189,26 @@ def _read_state(current: Any, interface: str) -> tuple[dict[str, dict[str, Any]]
 def wg_mesh_layout(hosts: list[str], hostvars: Any, cidr: str | None = None, settings: Any = None,
                    current: Any = None, interface: str = "wg0", listen_port: int = DEFAULT_PORT,
                    keepalive: int = 25, psk_dir: str | None = None, rotate: list[str] | None = None,
-                   play_hosts: list[str] | None = None) -> dict[str, Any]:
+                   play_hosts: list[str] | None = None, full_mesh_max: int = 0, hub_count: int = 3,
+                   errors: str = "strict") -> dict[str, Any]:
+    if errors not in ("strict", "return"):
+        raise AnsibleFilterError(f"wg_mesh_layout: errors={errors!r} is not strict or return")
+    try:
+        return _layout(hosts, hostvars, cidr, settings, current, interface, listen_port, keepalive, psk_dir,
+                       rotate, play_hosts, full_mesh_max, hub_count)
+    except AnsibleFilterError as exc:
+        if errors == "return":
+            return {"error": str(exc.message)}
+        raise
+
+
+def _layout(hosts: Any, hostvars: Any, cidr: Any, settings: Any, current: Any, interface: str, listen_port: int,
+            keepalive: int, psk_dir: str | None, rotate: Any, play_hosts: Any, full_mesh_max: Any,
+            hub_count: Any) -> dict[str, Any]:
+    for name, value in (("full_mesh_max", full_mesh_max), ("hub_count", hub_count)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise AnsibleFilterError(f"wg_mesh_layout: {PREFIX}{name}={value!r} must be an integer >= 0; "
+                                     "nothing was changed")
     if cidr in (None, ""):
         raise AnsibleFilterError(f"wg_mesh_layout: {PREFIX}cidr is required, e.g. 10.80.0.0/24; nothing was changed")
     if not isinstance(hosts, (list, tuple)):
@@ -198,7 +239,8 @@ def wg_mesh_layout(hosts: list[str], hostvars: Any, cidr: str | None = None, set
                                      f"({PREFIX}state=absent); nothing was changed")
     try:
         layout = layout_mesh(nodes, cidr, keepalive=keepalive, psk_dir=psk_dir, rotate=rotate,
-                             play_hosts=list(play_hosts) if play_hosts is not None else None)
+                             play_hosts=list(play_hosts) if play_hosts is not None else None,
+                             full_mesh_max=full_mesh_max, hub_count=hub_count)
         check_limit(layout, {h: s for h, s in state.items() if not s.get("unread")}, leaving=leaving)
     except MeshError as exc:
         raise AnsibleFilterError(f"wg_mesh_layout: {exc}") from None

@@ -32,6 +32,13 @@ options:
     description: Fail when a host has no public key.
     type: bool
     default: false
+  errors:
+    description:
+      - V(strict) raises on a bad key; V(return) returns C({error}) instead (see
+        P(fedmesh.cluster.wg_mesh_layout#filter)).
+    type: str
+    choices: [strict, return]
+    default: strict
 """
 
 EXAMPLES = r"""
@@ -44,9 +51,13 @@ RETURN = r"""
 _value:
   description:
     - C(hosts) maps each host to C(address), C(interface_address), C(listen_port), C(endpoint), C(role),
-      C(primary_hub), C(forwarding), C(peers), C(peer_names), C(psk_pairs) and C(rotate).
-    - C(hubs), C(edges), C(pending) (hosts without a key yet), C(leaving), C(addresses), C(cidr) and
-      C(placeholder_keys) (hosts planned with a check-mode placeholder key).
+      C(primary_hub), C(forwarding), C(peers), C(peer_names), C(psk_create) (peers whose pair key this host
+      owns - the lower name of a pair owns it), C(psk_copies) (peers that own the key of their pair with this host)
+      and C(rotate).
+    - C(hubs), C(edges), C(pending) (hosts without a key yet), C(leaving), C(addresses), C(cidr), C(topology),
+      C(psk_outside_owners) (under C(--limit), owners outside the play - the hosts in the play whose pair key
+      they own) and C(placeholder_keys) (hosts planned with a check-mode placeholder key).
+    - With O(errors=return) and bad keys, only C(error).
   type: dict
 """
 
@@ -59,7 +70,18 @@ from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh imp
 
 
 def wg_mesh_plan(layout: Mapping[str, Any], keys: Mapping[str, Any] | None = None,
-                 require_keys: bool = False) -> dict[str, Any]:
+                 require_keys: bool = False, errors: str = "strict") -> dict[str, Any]:
+    if errors not in ("strict", "return"):
+        raise AnsibleFilterError(f"wg_mesh_plan: errors={errors!r} is not strict or return")
+    try:
+        return _plan(layout, keys, require_keys)
+    except AnsibleFilterError as exc:
+        if errors == "return":
+            return {"error": str(exc.message)}
+        raise
+
+
+def _plan(layout: Any, keys: Any, require_keys: bool) -> dict[str, Any]:
     if not isinstance(layout, Mapping) or "hosts" not in layout or "known_keys" not in layout:
         raise AnsibleFilterError("wg_mesh_plan: input must be the output of fedmesh.cluster.wg_mesh_layout")
     pubs = dict(layout["known_keys"])

@@ -54,6 +54,12 @@ wg_installed:
   description: Whether the C(wg) tool is installed.
   returned: always
   type: bool
+kernel_module:
+  description:
+    - Whether the WireGuard kernel module is loaded, built in or loadable (the collection's one kernel-module
+      probe, the same answer as M(fedmesh.cluster.node_info)'s C(wireguard.kernel_module)).
+  returned: always
+  type: bool
 interfaces:
   description: Interfaces by name.
   returned: always

@@ -115,11 +115,46 @@ def _exclude(net: Any, host_nets: list[str]) -> list[str]:
     return [str(n) for n in sorted(parts)]
 
 
+def _pick_hubs(nodes: Mapping[str, Mapping[str, Any]], reachable: list[str], count: int) -> list[str]:
+    """Marked hubs; else, for a hub-and-spoke mesh, *count* reachable hosts ranked by a stable hash of the name."""
+    marked = [h for h in reachable if nodes[h].get("hub")]
+    if marked or count < 1:
+        return marked
+    ranked = sorted(reachable, key=lambda h: hashlib.sha256(h.encode()).digest())
+    return sorted(ranked[:count])
+
+
+def _links(me: str, names: dict[str, Any], hubs: list[str], spokes: list[str], primary: dict[str, str],
+           served: dict[str, list[str]], full: list[str], keepalive: int) -> list[dict[str, Any]]:
+    """One host's links. *full* are the hosts of the full mesh part (every reachable host, or the hubs)."""
+    hostnet, net, endpoints = names["hostnet"], names["net"], names["endpoints"]
+    links: list[dict[str, Any]] = []
+    if me in full:
+        for other in full:
+            if other != me:
+                extra = served[other] if other in served and me not in hubs else []
+                links.append({"name": other, "allowed_ips": [hostnet[other]] + [hostnet[e] for e in extra],
+                              "persistent_keepalive": None})
+        if me in hubs:
+            links.extend({"name": e, "allowed_ips": [hostnet[e]], "persistent_keepalive": None} for e in spokes)
+        return links
+    others = [hostnet[h] for h in hubs if h != primary[me]]
+    routed = names["routed"].setdefault(primary[me], None) or _exclude(net, others)
+    names["routed"][primary[me]] = routed
+    ka = None if endpoints[me] else (keepalive or None)
+    links.extend({"name": hub, "allowed_ips": list(routed) if hub == primary[me] else [hostnet[hub]],
+                  "persistent_keepalive": ka} for hub in hubs)
+    return links
+
+
 def layout_mesh(nodes: Mapping[str, Mapping[str, Any]], cidr: Any, keepalive: int = 25, psk_dir: str | None = None,
-                rotate: list[str] | None = None, play_hosts: list[str] | None = None) -> dict[str, Any]:
+                rotate: list[str] | None = None, play_hosts: list[str] | None = None, full_mesh_max: int = 0,
+                hub_count: int = 3) -> dict[str, Any]:
     """The key-independent half of the plan: validates every host's settings the same way, on every host.
 
-    *nodes* maps every mesh host to ``{address, endpoint, listen_port, hub, current_address}``.
+    *nodes* maps every mesh host to ``{address, endpoint, listen_port, hub, current_address}``. With
+    *full_mesh_max* > 0 and more reachable hosts than that, the mesh is hub-and-spoke: the hubs (marked, else
+    *hub_count* chosen by a stable hash) form a full mesh and every other host peers with the hubs only.
     """
     if not nodes:
         raise MeshError(f"the mesh group is empty; add hosts to the group named by {PREFIX}group")
@@ -135,36 +170,30 @@ def layout_mesh(nodes: Mapping[str, Mapping[str, Any]], cidr: Any, keepalive: in
         raise MeshError(exc.problem) from None
     reachable = [h for h in names if endpoints[h]]
     edges = [h for h in names if not endpoints[h]]
-    hubs = [h for h in reachable if nodes[h].get("hub")]
+    hub_spoke = 0 < full_mesh_max < len(reachable)
+    hubs = _pick_hubs(nodes, reachable, hub_count if hub_spoke else 0)
     if edges and not hubs:
         hubs = list(reachable)
     if edges and not hubs:
         raise MeshError("hosts {} have no endpoint and no host has one; give at least one host an endpoint "
                         "({}endpoint) to act as hub".format(", ".join(edges), PREFIX))
-    primary = {e: hubs[int.from_bytes(hashlib.sha256(e.encode()).digest()[:8], "big") % len(hubs)] for e in edges}
-    served = {h: sorted(e for e in edges if primary[e] == h) for h in hubs}
-    hostnet = {h: _host_net(addresses[h], net.version) for h in names}
+    hub_set = set(hubs)
+    spokes = [h for h in names if h not in hub_set] if hub_spoke else edges
+    full = hubs if hub_spoke else reachable
+    primary = {e: hubs[int.from_bytes(hashlib.sha256(e.encode()).digest()[:8], "big") % len(hubs)] for e in spokes}
+    served = {} if hub_spoke else {h: sorted(e for e in edges if primary[e] == h) for h in hubs}
+    ctx = {"hostnet": {h: _host_net(addresses[h], net.version) for h in names}, "net": net,
+           "endpoints": endpoints, "routed": {}}
     hosts: dict[str, Any] = {}
     for me in names:
-        links: list[dict[str, Any]] = []
-        if endpoints[me]:
-            for other in reachable:
-                if other != me:
-                    extra = served[other] if other in served and me not in hubs else []
-                    links.append({"name": other, "allowed_ips": [hostnet[other]] + [hostnet[e] for e in extra],
-                                  "persistent_keepalive": None})
-            if me in hubs:
-                links.extend({"name": e, "allowed_ips": [hostnet[e]], "persistent_keepalive": None} for e in edges)
-        else:
-            others = [hostnet[h] for h in hubs if h != primary[me]]
-            links.extend({"name": hub, "allowed_ips": _exclude(net, others) if hub == primary[me] else [hostnet[hub]],
-                          "persistent_keepalive": keepalive or None} for hub in hubs)
+        role = "hub" if me in hub_set else ("edge" if not endpoints[me] else ("spoke" if hub_spoke else "member"))
         hosts[me] = {"address": addresses[me], "interface_address": f"{addresses[me]}/{net.prefixlen}",
-                     "listen_port": ports[me], "endpoint": endpoints[me],
-                     "role": "edge" if me in edges else ("hub" if me in hubs else "member"),
-                     "primary_hub": primary.get(me), "forwarding": me in hubs and bool(edges), "links": links,
+                     "listen_port": ports[me], "endpoint": endpoints[me], "role": role,
+                     "primary_hub": primary.get(me), "forwarding": me in hub_set and bool(spokes),
+                     "links": _links(me, ctx, hubs, spokes, primary, served, full, keepalive),
                      "rotate": me in rotate}
     return {"hosts": hosts, "hubs": hubs, "edges": edges, "cidr": str(net), "addresses": addresses,
+            "topology": "hub-and-spoke" if hub_spoke else "full-mesh",
             "psk_dir": psk_dir, "play_hosts": None if play_hosts is None else sorted(play_hosts)}
 
 
@@ -248,25 +277,35 @@ def plan_peers(layout: Mapping[str, Any], keys: Mapping[str, Any], require_keys:
                 entry["preshared_key_file"] = "{}/{}.psk".format(psk_dir.rstrip("/"), peer)
             peers.append(entry)
         host = {k: v for k, v in hosts[me].items() if k != "links"}
-        host.update(peers=peers, peer_names=[p["name"] for p in peers], psk_pairs=[
-            # The owner (lower name of the pair) creates the key once, the other side gets a copy. The non-owner
-            # handles a pair; the owner does when the other side is outside the play (--limit).
-            {"owner": min(me, p["name"]), "other": max(me, p["name"])}
-            for p in sorted(peers, key=lambda x: x["name"])
-            if p["name"] < me or (play is not None and p["name"] not in play)
-        ])
+        names_ = [p["name"] for p in peers]
+        # One key per pair, owned by the lower name: the owner creates it (psk_create) and the other side writes
+        # the copy it gets from the owner's result (psk_copies: peer -> its owner), one call on each node.
+        host.update(peers=peers, peer_names=names_, psk_create=sorted(n for n in names_ if me < n),
+                    psk_copies=sorted(n for n in names_ if n < me))
         out[me] = host
     pending = sorted(h for h in names if not keys.get(h))
+    # Under --limit, owners outside the play are asked for the keys of their pairs with hosts in the play
+    # (delegated, one call per such owner; none without --limit).
+    outside: dict[str, list[str]] = {}
+    if play is not None:
+        in_play = set(play)
+        for me in sorted(in_play & set(out)):
+            for owner in out[me]["psk_copies"]:
+                if owner not in in_play:
+                    outside.setdefault(owner, []).append(me)
     return {"hosts": out, "pending": pending, "hubs": layout["hubs"], "edges": layout["edges"],
-            "cidr": layout["cidr"], "addresses": layout["addresses"]}
+            "cidr": layout["cidr"], "addresses": layout["addresses"], "psk_outside_owners": outside,
+            "topology": layout.get("topology", "full-mesh")}
 
 
 def plan_mesh(nodes: Mapping[str, Mapping[str, Any]], cidr: Any, keepalive: int = 25,
               psk_dir: str | None = None, require_keys: bool = False,
-              rotate: list[str] | None = None, play_hosts: list[str] | None = None) -> dict[str, Any]:
+              rotate: list[str] | None = None, play_hosts: list[str] | None = None,
+              full_mesh_max: int = 0, hub_count: int = 3) -> dict[str, Any]:
     """Both halves at once; *nodes* also carry each host's ``public_key``.
 
     Returns ``{"hosts": {host: {...}}, "pending": [...], "hubs": [...], "edges": [...], "cidr", "addresses"}``.
     """
-    layout = layout_mesh(nodes, cidr, keepalive=keepalive, psk_dir=psk_dir, rotate=rotate, play_hosts=play_hosts)
+    layout = layout_mesh(nodes, cidr, keepalive=keepalive, psk_dir=psk_dir, rotate=rotate, play_hosts=play_hosts,
+                         full_mesh_max=full_mesh_max, hub_count=hub_count)
     return plan_peers(layout, {h: nodes[h].get("public_key") for h in nodes}, require_keys=require_keys)

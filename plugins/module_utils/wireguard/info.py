@@ -72,7 +72,7 @@ class InfoBackend:
         problem = self.p["interface"] is not None and wgconfig.interface_name_problem(self.p["interface"])
         if problem:
             raise FedmeshError(problem, field="interface")
-        return {"wg_installed": self.node.has("wg"),
+        return {"wg_installed": self.node.has("wg"), "kernel_module": self.node.kernel_module_available(),
                 "interfaces": gather(self.node, self.p["interface"], self.p["config_dir"])}
 
     def plan(self, current: dict[str, Any]) -> Plan:

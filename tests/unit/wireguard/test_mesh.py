@@ -80,19 +80,20 @@ def test_hub_without_endpoint_fails() -> None:
         plan_mesh(nodes(["a", "e1"], edges=("e1",), hubs=("e1",)), CIDR)
 
 
-def test_psk_pairs_cover_each_pair_once_and_handle_limit() -> None:
+def test_psk_owners_cover_each_pair_once_and_handle_limit() -> None:
     names = ["n1", "n2", "n3", "n4"]
     n = nodes(names)
     plan = plan_mesh(n, CIDR, play_hosts=names)
-    pairs = [tuple(sorted((p["owner"], p["other"]))) for h in plan["hosts"].values() for p in h["psk_pairs"]]
-    assert sorted(pairs) == sorted({(a, b) for a in names for b in names if a < b})
-    assert all(p["owner"] < p["other"] for h in plan["hosts"].values() for p in h["psk_pairs"])
-    # --limit n1: n1 is the owner of every pair and handles them all (the others are outside the play)
-    limited = plan_mesh(n, CIDR, play_hosts=["n1"])
-    assert [(p["owner"], p["other"]) for p in limited["hosts"]["n1"]["psk_pairs"]] == [
-        ("n1", "n2"), ("n1", "n3"), ("n1", "n4")]
-    # O(N) per host
-    assert all(len(h["psk_pairs"]) < len(names) for h in plan["hosts"].values())
+    created = [(h, p) for h, v in plan["hosts"].items() for p in v["psk_create"]]
+    copied = [(p, h) for h, v in plan["hosts"].items() for p in v["psk_copies"]]
+    every = sorted((a, b) for a in names for b in names if a < b)
+    # each pair: created by its owner (the lower name) once, copied by the other side once
+    assert sorted(created) == every and sorted(copied) == every
+    assert plan["psk_outside_owners"] == {}
+    # --limit n3: n1 and n2 own pairs with n3 and are outside the play: asked by delegation, n4 is not
+    limited = plan_mesh(n, CIDR, play_hosts=["n3"])
+    assert limited["psk_outside_owners"] == {"n1": ["n3"], "n2": ["n3"]}
+    assert limited["hosts"]["n3"]["psk_create"] == ["n4"]
 
 
 def test_hosts_without_keys_are_pending_not_peers() -> None:
