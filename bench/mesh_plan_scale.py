@@ -50,7 +50,7 @@ def run(n: int, full_mesh_max: int, hubs: int, repeat: int) -> tuple[str, int, f
     hosts, settings, current, keys = inventory(n)
     best = float("inf")
     plan: dict = {}
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         t0 = time.perf_counter()
         layout = wg_mesh_layout(hosts, {}, cidr="10.80.0.0/20", settings=settings, current=current,
                                 psk_dir="/etc/wireguard/fedmesh-psk", play_hosts=hosts,
@@ -62,7 +62,7 @@ def run(n: int, full_mesh_max: int, hubs: int, repeat: int) -> tuple[str, int, f
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--sizes", default="100,1000")
     ap.add_argument("--full-mesh-max", type=int, default=64)
     ap.add_argument("--hubs", type=int, default=3)
