@@ -46,19 +46,14 @@ options:
     default: 120
 notes:
   - Detaching fails while a peer still holds bricks; remove its bricks first (M(fedmesh.cluster.gluster_volume)).
-  - glusterd creates its UUID lazily, on first use, and a server probed before it has one can stay in
-    C(Accepted peer request) until its glusterd restarts (gluster/glusterfs#2178). Run this module with
-    O(peers=[]) on every server first (it only reads the pool, which makes glusterd create its UUID), as the
-    C(fedmesh.cluster.glusterfs) role does. A peer still stuck when O(timeout) ends is named in the error, with
-    that remedy.
+  - A peer that stays in C(Accepted peer request) answered the probe but never completed the handshake: the
+    host that answered is usually not the one meant (the name resolves to another machine, or NAT between the
+    two makes the peer see the probe come from another address). It is named in the error when O(timeout) ends.
 seealso:
   - module: fedmesh.cluster.gluster_volume
 """
 
 EXAMPLES = r"""
-- name: Let every server create its glusterd UUID (reads the pool; probes nothing)
-  fedmesh.cluster.gluster_peer:
-    peers: []
 
 - name: Form the pool over the mesh addresses
   fedmesh.cluster.gluster_peer:

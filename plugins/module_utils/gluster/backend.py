@@ -214,10 +214,9 @@ def stuck_hint(waiting: List[str], pool: List[dict]) -> str:
     accepted = [n for n in waiting if any(p["connected"] and p["state"] == "Accepted peer request"
                                           for p in match_peers(n, pool))]
     if accepted:
-        return (f"{accepted} answered but never completed the handshake, a known glusterd race when a server is "
-                "probed before it created its UUID (gluster/glusterfs#2178): restart glusterd on them "
-                "(systemctl restart glusterd) and run again; to avoid it, run gluster_peer with peers=[] on every "
-                "server before probing (the glusterfs role does)")
+        return (f"{accepted} answered but never completed the handshake: check that each name resolves, on "
+                "every server, to that server's own address (not another machine's) and that no NAT sits between "
+                "the servers (a peer that sees the probe come from another address cannot answer it)")
     return "check glusterd on them and that TCP 24007 is reachable"
 
 
