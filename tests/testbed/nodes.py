@@ -21,7 +21,6 @@ from .engine import HERE, LABEL, STATE_ROOT, checkout_prefix, podman, podman_jso
 from .image import ensure_image
 
 DAEMON_LOGS = ("/var/log/glusterfs/glusterd.log",)
-PIN_MARK = "# fedmesh-testbed"  # marks the /etc/hosts lines pin_names() owns
 
 
 @dataclass
@@ -151,26 +150,7 @@ class Testbed:
                                      for g, members in self.groups.items()}
         inv = {"all": {"hosts": hosts, "vars": {**common, **self.group_vars}, "children": children}}
         self.inventory.write_text("---\n" + yaml.safe_dump(inv, sort_keys=False))
-        self.pin_names()
         return self.inventory
-
-    def pin_names(self) -> None:
-        """Write every node's name and address into each node's /etc/hosts (looked up before DNS).
-
-        aardvark-dns 1.4 (Debian 12) was seen answering a node name with the same name's address on *another*
-        test bed's network when two ran at once: node1 then probed the other test bed's node2 through the
-        gateway, which saw the probe come from ``host.containers.internal`` and never finished the handshake
-        (Gluster peers stuck in "Accepted peer request"). /etc/hosts entries make each test bed resolve its
-        own nodes only.  Podman rewrites /etc/hosts on restart and network reconnect; every such path here
-        writes the inventory, hence calls this again.
-        """
-        lines = "".join(f"{n.address}\t{n.name}\t{PIN_MARK}\n" for n in self.nodes.values() if n.address)
-        script = (f"grep -v '{PIN_MARK}$' /etc/hosts > /etc/hosts.fedmesh || true; "
-                  "cat /etc/hosts.fedmesh - > /etc/hosts.fedmesh2; cat /etc/hosts.fedmesh2 > /etc/hosts; "
-                  "rm -f /etc/hosts.fedmesh /etc/hosts.fedmesh2")
-        for node in self.nodes.values():  # /etc/hosts is a bind mount: rewritten in place, never renamed
-            podman("exec", "-i", node.container, "sh", "-c", script, check=False, timeout=30,
-                   input_data=lines.encode())
 
     # ---------------------------------------------------------------- node operations
     def exec(self, name: str, command: str, check: bool = True,
