@@ -46,7 +46,7 @@ options:
     default: 120
 notes:
   - Detaching fails while a peer still holds bricks; remove its bricks first (M(fedmesh.cluster.gluster_volume)).
-  - A peer that stays in C(Accepted peer request) answered the probe but never completed the handshake: the
+  - A peer that stays in C(Accepted peer request) answered the probe but never completed the handshake. The
     host that answered is usually not the one meant (the name resolves to another machine, or NAT between the
     two makes the peer see the probe come from another address). It is named in the error when O(timeout) ends.
 seealso:
@@ -54,7 +54,6 @@ seealso:
 """
 
 EXAMPLES = r"""
-
 - name: Form the pool over the mesh addresses
   fedmesh.cluster.gluster_peer:
     peers: "{{ groups['storage'] | map('extract', hostvars, 'fedmesh_glusterfs_peer_address') | list }}"
