@@ -93,10 +93,8 @@ set -e
 apt-get clean
 """
 
-UBUNTU_PACKAGES = [
-    "python3", "python3-apt", "iproute2", "iputils-ping", "systemd", "systemd-sysv", "dbus",
-    "ca-certificates", "openssh-server", "sudo", "procps", "less", "kmod", "gnupg",
-]
+# The same names exist on Ubuntu: one list, so the two node kinds cannot drift apart.
+UBUNTU_PACKAGES = BASE_PACKAGES
 
 # BASE_SETUP, less what is Debian's, plus: systemd-resolved would replace the resolv.conf Podman writes.
 UBUNTU_SETUP = r"""
