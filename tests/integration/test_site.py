@@ -13,7 +13,7 @@ import ansible_runner
 import pytest
 import yaml
 from conftest import INSTALLED, play
-from testbed import Testbed, fl
+from testbed import Testbed, fl, netfix
 from testbed.ansible import ansible_env, parse_recap
 from testbed.engine import CONTAINERS_CONF, REPO, STATE_ROOT
 
@@ -225,7 +225,9 @@ def test_node_stopped_during_site_fails_only_that_host_then_converges(tb: Testbe
                                                                       heldout: tuple, tmp_path: Path) -> None:
     stop = {"name": "Fault: node4 goes down", "hosts": "localhost", "gather_facts": False, "tasks": [{
         "name": "Stop node4", "changed_when": True,
-        "ansible.builtin.command": {"argv": ["podman", "stop", "-t", "5", tb.nodes["node4"].container]},
+        # Under the test bed's network lock, like every netavark teardown (see testbed/netfix.py).
+        "ansible.builtin.command": {"argv": ["flock", str(netfix.LOCK_PATH), "podman", "stop", "-t", "5",
+                                             tb.nodes["node4"].container]},
         "environment": {"CONTAINERS_CONF": str(CONTAINERS_CONF)}}]}
     res = play(tb, str(_site_with_fault(tmp_path, FAULT_AFTER, stop)))
     # Exactly this: node4 is unreachable at the first task after the fault that connects to it (tasks that run

@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from . import netfix
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CONTAINERS_CONF = HERE / "containers.conf"
@@ -41,6 +43,14 @@ def engine_env() -> dict[str, str]:
 def podman(*args: str, check: bool = True, input_data: bytes | None = None,
            timeout: float | None = 600, capture: bool = True) -> subprocess.CompletedProcess[bytes]:
     cmd = ["podman", *args]
+    if netfix.needs_lock(args):
+        with netfix.network_lock():
+            return _run(cmd, args, check, input_data, timeout, capture)
+    return _run(cmd, args, check, input_data, timeout, capture)
+
+
+def _run(cmd: list[str], args: tuple[str, ...], check: bool, input_data: bytes | None, timeout: float | None,
+         capture: bool) -> subprocess.CompletedProcess[bytes]:
     proc = subprocess.run(cmd, input=input_data, env=engine_env(), timeout=timeout,
                           stdout=subprocess.PIPE if capture else None,
                           stderr=subprocess.PIPE if capture else None, check=False)
@@ -75,6 +85,18 @@ def networks_with_label(value_prefix: str) -> list[str]:
     return [r["name"] for r in rows if (r.get("labels") or {}).get(LABEL, "").startswith(value_prefix)]
 
 
+def network_subnets(exclude: str = "") -> set[str]:
+    """Subnets of every live Podman network except ``exclude`` (by name)."""
+    rows = podman_json("network", "ls", "--format", "json")
+    return {str(sub["subnet"]) for r in rows if r["name"] != exclude for sub in (r.get("subnets") or [])}
+
+
+def sweep_stale_nat(exclude: str = "") -> list[str]:
+    """Delete netavark NAT chains that would masquerade traffic inside their own, now unused, subnet."""
+    with netfix.network_lock():
+        return [f"{j.chain} ({j.subnet})" for j in netfix.sweep(network_subnets(exclude))]
+
+
 def volumes_with_label(value_prefix: str) -> list[str]:
     rows = podman_json("volume", "ls", "--format", "json")
     return [r["Name"] for r in rows if (r.get("Labels") or {}).get(LABEL, "").startswith(value_prefix)]
@@ -84,13 +106,14 @@ def remove_everything(value_prefix: str) -> list[str]:
     """Remove containers, networks and volumes labelled with ``value_prefix``; returns what went."""
     removed: list[str] = []
     names = containers_with_label(value_prefix)
-    if names:
-        podman("rm", "-f", "-t", "0", *names, check=False)
-        removed += names
+    for name in names:  # one at a time: Podman tears several down in parallel, which races in netavark
+        podman("rm", "-f", "-t", "0", name, check=False)
+        removed.append(name)
     for vol in volumes_with_label(value_prefix):
         podman("volume", "rm", "-f", vol, check=False)
         removed.append(vol)
     for net in networks_with_label(value_prefix):
         podman("network", "rm", "-f", net, check=False)
         removed.append(net)
+    sweep_stale_nat()
     return removed

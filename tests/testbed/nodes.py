@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from . import engine
+from . import engine, netfix
 from .engine import HERE, LABEL, STATE_ROOT, checkout_prefix, podman, podman_json
 from .image import ensure_image
 
@@ -57,10 +57,13 @@ class Testbed:
         if not self.key_file.exists():
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.prefix,
                             "-f", str(self.key_file)], check=True)
-        if self.network not in engine.networks_with_label(self.prefix):
-            podman("network", "create", "--label", f"{LABEL}={self.prefix}", self.network)
+        with netfix.network_lock():  # no other test bed's netavark call between the sweep and the create
+            engine.sweep_stale_nat(exclude=self.network)
+            if self.network not in engine.networks_with_label(self.prefix):
+                podman("network", "create", "--label", f"{LABEL}={self.prefix}", self.network)
         for i in range(1, self.count + 1):
             self._start_node(f"node{i}", image)
+        self.check_nat()
         self.wait_ready(list(self.nodes))
         self.write_inventory()
         return self
@@ -107,6 +110,25 @@ class Testbed:
         for container in engine.containers_with_label(self.prefix):
             name = container[len(self.prefix) + 1:]
             self.nodes.setdefault(name, Node(name=name, container=container))
+
+    def check_nat(self) -> None:
+        """Make sure traffic between this test bed's nodes is not masqueraded (see netfix); fail with the cause."""
+        own = engine.network_subnets() - engine.network_subnets(exclude=self.network)
+        with netfix.network_lock():
+            for attempt in range(2):
+                rules = netfix.read_nat_rules()
+                if rules is None:
+                    return
+                stale = set(netfix.stale_jumps(rules))
+                bad = [j for s in sorted(own) if (j := netfix.first_jump(rules, s)) in stale]
+                if not bad:
+                    return
+                if attempt == 0:  # a stale chain on our own subnet is garbage: ours is the one with the ACCEPT
+                    engine.sweep_stale_nat(exclude=self.network)
+        raise engine.EngineError(
+            f"test bed {self.name}: traffic inside {', '.join(j.subnet for j in bad)} would be masqueraded by a "
+            f"stale netavark chain ({', '.join(j.chain for j in bad)} lacks its ACCEPT rule) that could not be "
+            "removed; see tests/testbed/netfix.py")
 
     # ---------------------------------------------------------------- readiness
     def _address(self, node: Node) -> str:
