@@ -89,6 +89,7 @@ print(json.dumps(out))
 def test_deployed_service_refuses_hostile_input(tb: Testbed) -> None:
     """The unit's fd limit, --check-config on the rendered config, encoded bodies and idle sockets."""
     assert _sh(tb, "node1", "systemctl show -p LimitNOFILE --value fedmesh-aggregator") == "4096"
+    assert json.loads(_sh(tb, "node1", f"cat {CONFIG}"))["max_connections"] == 1000  # the fd limit fits it
     check = tb.exec("node1", f"PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.service --check-config {CONFIG}",
                     check=False)
     assert check.returncode == 0 and "valid aggregator config" in check.stdout, check

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,18 @@ def test_no_secret_in_verbose_output(tb: Testbed) -> None:
             assert form not in res.output, "a secret appears in the -vvv output"
 
 
+def _ping_replies(tb: Testbed) -> int:
+    return int(sh(tb, "node1", "grep -c 'bytes from' /tmp/ping.log || true").strip() or 0)
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def test_add_node_keeps_existing_tunnels_up(tb: Testbed) -> None:
     target = mesh_address(tb, "node2")
     tb.exec("node1", f"setsid nohup ping -i 0.2 -W 1 {target} > /tmp/ping.log 2>&1 < /dev/null & "
@@ -112,9 +125,12 @@ def test_add_node_keeps_existing_tunnels_up(tb: Testbed) -> None:
     assert peers(tb, "node1") == peers_before, "check mode changed a live interface"
     assert tb.exec("node4", "test -e /etc/wireguard/wg0.conf", check=False).returncode != 0
     play(tb, CONVERGE).assert_ok()
-    time.sleep(1)
+    # After the converge: 5 more replies (the tunnel still carries traffic), then ping's own summary; both are
+    # read from its log, never waited for with a fixed sleep.
+    wanted = _ping_replies(tb) + 5
+    _wait_until(lambda: _ping_replies(tb) >= wanted, "5 more ping replies after the converge")
     tb.exec("node1", "kill -INT $(cat /tmp/ping.pid)")
-    time.sleep(1)
+    _wait_until(lambda: "packets transmitted" in sh(tb, "node1", "cat /tmp/ping.log"), "ping's summary line")
     log = sh(tb, "node1", "cat /tmp/ping.log")
     m = re.search(r"(\d+) packets transmitted, (\d+) received", log)
     assert m, log
