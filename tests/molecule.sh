@@ -10,7 +10,7 @@ export NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
 rm -rf .ansible/collections/ansible_collections/fedmesh
 scenario=${1:-default}
 if [ "$scenario" = all ]; then
-  # Every scenario as its own job, FEDMESH_TEST_JOBS (default 1) at a time; each has its own test bed
+  # Every scenario as its own job, FEDMESH_TEST_JOBS (default 3) at a time; each has its own test bed
   # (molecule-<scenario>: own containers and network), so they cannot collide.
   specs=()
   for s in $(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort); do

@@ -3,12 +3,12 @@
 #
 # Stages run one after another and each prints its time; the table at the end repeats them.  The real-node
 # stage runs the Molecule scenarios and the integration test files as independent jobs, FEDMESH_TEST_JOBS
-# (default 1; 2 is faster, see README: Gluster peers were seen stuck while two test beds ran) at a time (tests/testbed/pool.py: longest first, one log per job under tests/output/jobs/).
+# (default 3) at a time (tests/testbed/pool.py: longest first, one log per job under tests/output/jobs/).
 # Every job has its own test-bed name, so its own containers and Podman network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-jobs=${FEDMESH_TEST_JOBS:-1}
+jobs=${FEDMESH_TEST_JOBS:-3}
 cleanup() { python -m testbed gc >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

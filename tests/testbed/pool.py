@@ -131,8 +131,8 @@ def run(jobs: list[Job], parallel: int, out: IO[str] = sys.stdout, tail_lines: i
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m testbed.pool", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--jobs", type=int, default=int(os.environ.get("FEDMESH_TEST_JOBS", "1")),
-                    help="jobs at a time (default: $FEDMESH_TEST_JOBS or 1)")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("FEDMESH_TEST_JOBS", "3")),
+                    help="jobs at a time (default: $FEDMESH_TEST_JOBS or 3)")
     ap.add_argument("--logs", type=Path, required=True, help="one NAME.log per job goes here")
     ap.add_argument("job", nargs="+", help="NAME=SHELL COMMAND")
     args = ap.parse_args(argv)
