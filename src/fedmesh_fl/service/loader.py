@@ -37,6 +37,29 @@ def aggregator(r: Round, spec: ModelSpec, model: Model, arrays: dict[str, np.nda
     return restore_round(spec, model.layers, model.server_state, r.agg, arrays or {})
 
 
+def _finite(model: Model) -> bool:
+    arrays = [*model.layers.values(), *(model.server_state or {}).values()]
+    return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
+def _republish_finite(cfg: Config, models: ModelStore, bad: Model) -> Model:
+    """The latest version holds NaN/Inf (written before the service refused such aggregates): publish the newest
+    finite version again, as a new version, so clients and the next round start from a usable model.  The
+    history stays as it was (versions are append-only); with no finite version, the initial model comes back."""
+    for entry in reversed(models.entries[:-1]):
+        older = Model.of(entry, models.read(entry["version"]), models.server_state(entry["version"]))
+        if _finite(older):
+            layers, state, source = older.layers, older.server_state, older.version
+            break
+    else:
+        layers, state, source = initial_layers(cfg), None, None
+    version = bad.version + 1
+    entry, data = models.add(version, layers, None, state)
+    log("error", "model_nonfinite_replaced", bad_version=bad.version, from_version=source, version=version,
+        reason="the latest model holds NaN or Inf; its newest finite predecessor is published again")
+    return Model.of(entry, data, state)
+
+
 @dataclass
 class Loaded:
     models: ModelStore
@@ -64,6 +87,8 @@ def load_state(cfg: Config) -> Loaded:
     else:
         entry, data = latest, models.read(latest["version"])
     model = Model.of(entry, data, models.server_state(entry["version"]))
+    if not _finite(model):
+        model = _republish_finite(cfg, models, model)
     spec = ModelSpec.of(model.layers)  # the config's rule and params were checked when it was parsed
     r: Round | None = None
     agg: RoundAggregator | None = None

@@ -304,3 +304,36 @@ def test_sigkill_mid_round_keeps_a_robust_rounds_updates(tmp_path: Path) -> None
     finally:
         s.kill()
     assert not list((tmp_path / "state" / "rounds").iterdir())  # round 1 closed: its rows are gone
+
+
+@pytest.mark.hostile("aggregator", "a state dir whose latest model holds Inf (written by a version before the "
+                     "non-finite check)", "at start the newest finite version is published again as a new version "
+                     "(logged `model_nonfinite_replaced`); rounds go on from it")
+def test_a_non_finite_latest_model_is_replaced_at_start(cfg: Path) -> None:
+    from fedmesh_fl.service.store import ModelStore
+    conf = json.loads(cfg.read_text())
+    cfg.write_text(json.dumps(dict(conf, auto_rounds=10)))  # the models name round 1: let round 2 open at start
+    state = cfg.parent / "state"
+    state.mkdir()
+    store = ModelStore(state)
+    good = _update(1)
+    store.add(0, good, None, None)
+    store.add(1, {k: np.full(v, np.inf, np.float32) for k, v in SHAPES.items()}, 1, None)
+    s = Proc(cfg)
+    try:
+        a = s.client("a")
+        version, data = a.get_model_bytes()
+        assert version == 2
+        _v, model = wire.decode_model(data)
+        for k in SHAPES:
+            np.testing.assert_array_equal(model[k], good[k])
+        assert [e["version"] for e in a.list_models()] == [0, 1, 2]  # history kept, append-only
+        for c in TOK:  # the next round closes on the repaired model
+            a2 = s.client(c)
+            a2.submit(a2.round_info()["id"], _update(7), 3, 2)
+        a.wait_for_version(3, timeout=10, poll=0.05)
+        _v, nxt = wire.decode_model(a.get_model_bytes()[1])
+        assert all(np.isfinite(nxt[k]).all() for k in SHAPES)
+    finally:
+        s.kill()
+    assert any('"model_nonfinite_replaced"' in ln and '"bad_version":1,' in ln for ln in s.lines), s.lines
