@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,20 +70,52 @@ def image_exists(ref: str) -> bool:
     return podman("image", "exists", ref, check=False).returncode == 0
 
 
-def containers_with_label(value_prefix: str) -> list[str]:
-    """Names of containers (any state) whose test-bed label starts with ``value_prefix``."""
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_WANTED = 1024
+
+
+def ensure_inotify_instances() -> None:
+    """Raise the host's inotify instance limit for root to 1,024 if it is lower (the kernel default is 128).
+
+    Every systemd node container takes about eight of root's instances (systemd, journald, logind, dbus ...),
+    so some fifteen nodes on the host exhaust the default, and then wireguard-go or systemd in a node fails with
+    "too many open files" (seen with three test beds plus benchmarks at once).  This is what kind and other
+    container-node tools tell users to do; it lasts until the host reboots."""
+    try:
+        current = int(INOTIFY_INSTANCES.read_text())
+    except (OSError, ValueError):
+        return
+    if current >= INOTIFY_WANTED or os.geteuid() != 0:
+        return
+    try:
+        INOTIFY_INSTANCES.write_text(str(INOTIFY_WANTED))
+        print(f"test bed: raised fs.inotify.max_user_instances from {current} to {INOTIFY_WANTED} "
+              "(every node container takes ~8)", file=sys.stderr)
+    except OSError as exc:
+        print(f"test bed: fs.inotify.max_user_instances is {current} and cannot be raised ({exc}); more than "
+              "~15 node containers at once will fail with 'too many open files'", file=sys.stderr)
+
+
+def _owned(label: str, owner: str) -> bool:
+    """A test bed owns exactly its own label; a checkout prefix (gc) owns every test bed below it.
+
+    Prefix matching alone let test bed ``it-ceph`` remove (and adopt) the nodes of ``it-ceph-mesh``."""
+    return label == owner or (owner == checkout_prefix() and label.startswith(owner + "-"))
+
+
+def containers_with_label(owner: str) -> list[str]:
+    """Names of containers (any state) that ``owner`` (a test bed's prefix, or the checkout prefix) owns."""
     rows = podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}")
     names: list[str] = []
     for row in rows:
-        label = (row.get("Labels") or {}).get(LABEL, "")
-        if label.startswith(value_prefix):
+        if _owned((row.get("Labels") or {}).get(LABEL, ""), owner):
             names.extend(row.get("Names") or [])
     return names
 
 
-def networks_with_label(value_prefix: str) -> list[str]:
+def networks_with_label(owner: str) -> list[str]:
     rows = podman_json("network", "ls", "--format", "json")
-    return [r["name"] for r in rows if (r.get("labels") or {}).get(LABEL, "").startswith(value_prefix)]
+    return [r["name"] for r in rows if _owned((r.get("labels") or {}).get(LABEL, ""), owner)]
 
 
 def network_subnets(exclude: str = "") -> set[str]:
@@ -97,22 +130,22 @@ def sweep_stale_nat(exclude: str = "") -> list[str]:
         return [f"{j.chain} ({j.subnet})" for j in netfix.sweep(network_subnets(exclude))]
 
 
-def volumes_with_label(value_prefix: str) -> list[str]:
+def volumes_with_label(owner: str) -> list[str]:
     rows = podman_json("volume", "ls", "--format", "json")
-    return [r["Name"] for r in rows if (r.get("Labels") or {}).get(LABEL, "").startswith(value_prefix)]
+    return [r["Name"] for r in rows if _owned((r.get("Labels") or {}).get(LABEL, ""), owner)]
 
 
-def remove_everything(value_prefix: str) -> list[str]:
-    """Remove containers, networks and volumes labelled with ``value_prefix``; returns what went."""
+def remove_everything(owner: str) -> list[str]:
+    """Remove the containers, networks and volumes ``owner`` owns (see :func:`_owned`); returns what went."""
     removed: list[str] = []
-    names = containers_with_label(value_prefix)
+    names = containers_with_label(owner)
     for name in names:  # one at a time: Podman tears several down in parallel, which races in netavark
         podman("rm", "-f", "-t", "0", name, check=False)
         removed.append(name)
-    for vol in volumes_with_label(value_prefix):
+    for vol in volumes_with_label(owner):
         podman("volume", "rm", "-f", vol, check=False)
         removed.append(vol)
-    for net in networks_with_label(value_prefix):
+    for net in networks_with_label(owner):
         podman("network", "rm", "-f", net, check=False)
         removed.append(net)
     sweep_stale_nat()

@@ -53,6 +53,7 @@ class Testbed:
     # ---------------------------------------------------------------- lifecycle
     def up(self) -> Testbed:
         image = ensure_image(self.layer)
+        engine.ensure_inotify_instances()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.key_file.exists():
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.prefix,
