@@ -28,6 +28,13 @@ options:
         deterministic placeholder key (listed in C(placeholder_keys)) so every other host's check run reports
         the peer it would add or change. Placeholders are never applied (check mode changes nothing).
     type: dict
+  nodes:
+    description:
+      - Per mesh host, its registered M(fedmesh.cluster.wireguard_mesh_read) result (hosts that could not be read
+        are ignored). Its C(key.public_key) is the host's public key (the O(keys) results still override it), and
+        it decides each host's C(ensure_key) and C(psk_missing) - the calls a run with nothing to change skips.
+      - Without it every host ensures its key and its preshared keys, as before.
+    type: dict
   require_keys:
     description: Fail when a host has no public key.
     type: bool
@@ -36,6 +43,8 @@ options:
     description:
       - V(strict) raises on a bad key; V(return) returns C({error}) instead (see
         P(fedmesh.cluster.wg_mesh_layout#filter)).
+      - An input that is itself C({error}) (a layout computed with O(errors=return) that failed) is returned as it
+        is with V(return), raised with V(strict) - so the two filters chain in one expression.
     type: str
     choices: [strict, return]
     default: strict
@@ -53,10 +62,12 @@ _value:
     - C(hosts) maps each host to C(address), C(interface_address), C(listen_port), C(endpoint), C(role),
       C(primary_hub), C(forwarding), C(peers), C(peer_names), C(psk_create) (peers whose pair key this host
       owns - the lower name of a pair owns it), C(psk_copies) (peers that own the key of their pair with this host)
-      and C(rotate).
+      and C(rotate); C(ensure_key) (the key must be created, rotated or fixed in this run) and C(psk_missing)
+      (keys of C(psk_create) the host does not hold yet).
     - C(hubs), C(edges), C(pending) (hosts without a key yet), C(leaving), C(addresses), C(cidr), C(topology),
       C(psk_outside_owners) (under C(--limit), owners outside the play - the hosts in the play whose pair key
-      they own) and C(placeholder_keys) (hosts planned with a check-mode placeholder key).
+      they own and do not hold yet), C(placeholder_keys) (hosts planned with a check-mode placeholder key) and
+      C(key_hosts) (hosts in the play with C(ensure_key) - after their key task the plan is computed again).
     - With O(errors=return) and bad keys, only C(error).
   type: dict
 """
@@ -67,24 +78,34 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keys import placeholder_public_key
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh import MeshError, plan_peers
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh_nodes import node_reads, skip_done
 
 
 def wg_mesh_plan(layout: Mapping[str, Any], keys: Mapping[str, Any] | None = None,
-                 require_keys: bool = False, errors: str = "strict") -> dict[str, Any]:
+                 require_keys: bool = False, errors: str = "strict", nodes: Mapping[str, Any] | None = None
+                 ) -> dict[str, Any]:
     if errors not in ("strict", "return"):
         raise AnsibleFilterError(f"wg_mesh_plan: errors={errors!r} is not strict or return")
+    if isinstance(layout, Mapping) and "error" in layout:
+        if errors == "return":
+            return {"error": layout["error"]}
+        raise AnsibleFilterError(str(layout["error"]))
     try:
-        return _plan(layout, keys, require_keys)
+        return _plan(layout, keys, require_keys, nodes)
     except AnsibleFilterError as exc:
         if errors == "return":
             return {"error": str(exc.message)}
         raise
 
 
-def _plan(layout: Any, keys: Any, require_keys: bool) -> dict[str, Any]:
+def _plan(layout: Any, keys: Any, require_keys: bool, nodes: Any) -> dict[str, Any]:
     if not isinstance(layout, Mapping) or "hosts" not in layout or "known_keys" not in layout:
         raise AnsibleFilterError("wg_mesh_plan: input must be the output of fedmesh.cluster.wg_mesh_layout")
+    read = node_reads(nodes)
     pubs = dict(layout["known_keys"])
+    for host, node in read.items():
+        if host in pubs and node["key"].get("public_key"):
+            pubs[host] = node["key"]["public_key"]
     placeholders: list[str] = []
     for host, reg in dict(keys or {}).items():
         if host not in pubs or not isinstance(reg, Mapping):
@@ -101,6 +122,7 @@ def _plan(layout: Any, keys: Any, require_keys: bool) -> dict[str, Any]:
         raise AnsibleFilterError(f"wg_mesh_plan: {exc}") from None
     result["leaving"] = list(layout.get("leaving") or [])
     result["placeholder_keys"] = sorted(placeholders)
+    skip_done(result, read if nodes is not None else {}, layout.get("play_hosts"))
     return result
 
 

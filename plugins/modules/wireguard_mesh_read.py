@@ -1,0 +1,140 @@
+#!/usr/bin/python
+# Copyright: fedmesh.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: wireguard_mesh_read
+short_description: Read everything a WireGuard mesh run needs from one node, in one call, changing nothing
+version_added: 0.1.0
+author:
+  - fedmesh.cluster contributors (@fedmesh)
+description:
+  - The read half of the P(fedmesh.cluster.wireguard_mesh#role) role's two calls per node on a run with nothing
+    to change (M(fedmesh.cluster.wireguard_mesh_apply) is the other).
+  - Returns the interface state as M(fedmesh.cluster.wireguard_info) does (public key, port, addresses, live and
+    configured peers), the kernel-module probe, which WireGuard binaries and which of O(packages) are
+    installed, what M(fedmesh.cluster.wireguard_key) would do with O(key_file) (and its public key), and the
+    node's preshared key files in O(psk_dir).
+  - B(The task must set C(no_log)) - RV(preshared_keys) holds secrets (so the role can hand each pair's key to
+    the other node of the pair without another call). The private key never leaves the node.
+  - Never changes anything, in or out of check mode.
+extends_documentation_fragment:
+  - fedmesh.cluster.attributes
+  - fedmesh.cluster.attributes.info_module
+attributes:
+  platform:
+    description: Target operating systems this module is tested against.
+    support: full
+    platforms: debian
+options:
+  interface:
+    description: Interface to read - 1-15 characters of A-Z a-z 0-9 _ = + . - (not V(.) or V(..)).
+    type: str
+    required: true
+  config_dir:
+    description: Directory of the wg-quick config files.
+    type: path
+    default: /etc/wireguard
+  key_file:
+    description: The interface's private key file, read as M(fedmesh.cluster.wireguard_key) with O(regenerate) would.
+    type: path
+  regenerate:
+    description: The O(fedmesh.cluster.wireguard_key#module:regenerate) the key task would run with.
+    type: str
+    choices: [never, max_age, always]
+    default: never
+  max_age_days:
+    description: The O(fedmesh.cluster.wireguard_key#module:max_age_days) for O(regenerate=max_age).
+    type: int
+  psk_dir:
+    description: Directory of the C(<peer>.psk) preshared key files (see M(fedmesh.cluster.wireguard_psk)).
+    type: path
+  packages:
+    description: Debian packages to look up with one C(dpkg-query) call.
+    type: list
+    elements: str
+    default: []
+seealso:
+  - module: fedmesh.cluster.wireguard_info
+  - module: fedmesh.cluster.wireguard_mesh_apply
+"""
+
+EXAMPLES = r"""
+- name: Read the node for the mesh
+  fedmesh.cluster.wireguard_mesh_read:
+    interface: wg0
+    key_file: /etc/wireguard/wg0.key
+    psk_dir: /etc/wireguard/fedmesh-psk
+    packages: [wireguard-tools]
+  register: node
+  no_log: true
+
+- name: Install WireGuard only where something is missing
+  fedmesh.cluster.packages:
+    name: [wireguard-tools]
+  when: node.packages_missing | length > 0
+"""
+
+RETURN = r"""
+wg_installed:
+  description: Whether the C(wg) tool is installed.
+  returned: always
+  type: bool
+binaries:
+  description: Whether C(wg), C(wg-quick) and C(wireguard-go) are installed, by name.
+  returned: always
+  type: dict
+kernel_module:
+  description: Whether the WireGuard kernel module is loaded, built in or loadable (the collection's one probe).
+  returned: always
+  type: bool
+interfaces:
+  description: O(interface) as the C(interfaces) return of M(fedmesh.cluster.wireguard_info) (no secret).
+  returned: always
+  type: dict
+packages_missing:
+  description: The O(packages) dpkg does not list as installed.
+  returned: always
+  type: list
+  elements: str
+key:
+  description:
+    - O(key_file) - C(exists), C(public_key) (null when there is no valid key), C(ensure) (whether
+      M(fedmesh.cluster.wireguard_key) with the same O(regenerate) and O(max_age_days) would change it),
+      C(age_days), C(commands) (what it would do) and C(problem) (why it would fail, when it would).
+  returned: always
+  type: dict
+psk_dir_mode:
+  description: The mode of O(psk_dir) (e.g. V(0700)), null when it does not exist.
+  returned: always
+  type: str
+preshared_keys:
+  description: Peer name to the key in O(psk_dir) (secret - use C(no_log)); null for a file without a valid key.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.mesh_read import MeshReadBackend
+
+ARGUMENT_SPEC = dict(
+    interface=dict(type="str", required=True),
+    config_dir=dict(type="path", default="/etc/wireguard"),
+    key_file=dict(type="path"),
+    regenerate=dict(type="str", default="never", choices=["never", "max_age", "always"]),
+    max_age_days=dict(type="int"),
+    psk_dir=dict(type="path"),
+    packages=dict(type="list", elements="str", default=[]),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, MeshReadBackend(module.params, module_runner(module)))
+
+
+if __name__ == "__main__":
+    main()
