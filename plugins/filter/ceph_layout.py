@@ -14,8 +14,10 @@ description:
     O(mgr_count) mgrs, the first O(mds_count) MDS daemons.
   - Each host's address is C(fedmesh_ceph_address), else C(fedmesh_mesh_address) (the mesh role's fact), else
     C(ansible_host); it must be an IP address.
-  - Without O(public_network), the public network is the list of the hosts' addresses as host routes, so
-    every daemon binds its own (mesh) address.
+  - Without O(public_network), the public network is the mesh network (fact C(fedmesh_mesh_cidr) of the
+    WireGuard role) when every Ceph host has it and its address is in it; else the list of the hosts'
+    addresses as host routes, so every daemon binds its own address.
+  - Without O(cluster_network), the cluster (OSD replication) network is the public network.
   - Problems are returned in C(errors), each naming the variable.
 positional: hostvars, host
 options:
@@ -48,6 +50,10 @@ options:
     description: Explicit public network (CIDR).
     type: str
     default: ""
+  cluster_network:
+    description: Explicit cluster network (CIDR).
+    type: str
+    default: ""
   mounts:
     description: The CephFS mounts (O(fedmesh.cluster.ceph#role:main:fedmesh_ceph_mounts)).
     type: list
@@ -64,7 +70,8 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description: C(errors), C(mons), C(first_mon), C(mgrs), C(mds), C(addresses), C(address), C(mon_host),
-    C(public_network) and C(mounts) (each with its systemd C(unit) name).
+    C(public_network), C(cluster_network), C(network_source)
+    (C(explicit), C(mesh) or C(hosts)) and C(mounts) (each with its systemd C(unit) name).
   type: dict
 """
 
@@ -93,12 +100,26 @@ def address(hostvars: Any, host: str) -> str:
     return host
 
 
+def mesh_cidr(hostvars: Any, hosts: list[str]) -> str:
+    """The mesh network when every Ceph host has the same ``fedmesh_mesh_cidr`` fact, else ``""``."""
+    found = set()
+    for h in hosts:
+        try:
+            value = hostvars[h].get("fedmesh_mesh_cidr")
+        except Exception:  # undefined or not evaluable: this host is not on the mesh
+            return ""
+        if value in (None, "") or type(value).__name__.startswith("AnsibleUndefined"):
+            return ""
+        found.add(str(value))
+    return found.pop() if len(found) == 1 else ""
+
+
 def ceph_layout(hosts: Any, hostvars: Any, host: str, mon_count: int = 3, mgr_count: int = 1, mds_count: int = 1,
-                public_network: str = "", mounts: Any = None) -> dict[str, Any]:
+                public_network: str = "", mounts: Any = None, cluster_network: str = "") -> dict[str, Any]:
     hosts = list(hosts or [])
     addresses = {h: address(hostvars, h) for h in hosts}
     return plan_layout(hosts, addresses, mon_count, mgr_count, mds_count, public_network or "", list(mounts or []),
-                       host)
+                       host, mesh_cidr=mesh_cidr(hostvars, hosts), cluster_network=cluster_network or "")
 
 
 class FilterModule:
