@@ -13,7 +13,7 @@ import time
 
 import pytest
 from ansible_collections.fedmesh.cluster.plugins.module_utils.ceph import parse
-from conftest import converge_cycle
+from conftest import converge_cycle, play
 from testbed import Testbed, fl
 
 pytestmark = pytest.mark.testbed
@@ -173,6 +173,17 @@ def test_aggregator_state_on_cephfs_survives_kill_9(tb: Testbed) -> None:
     _submit(tb, "node3", after)
     third = _wait_version(tb, second["model_version"] + 1)
     assert set(published) < set(_index(tb, "node3")) and third["model_version"] == second["model_version"] + 1
+
+
+@pytest.mark.hostile("ceph", "GlusterFS already mounts at the CephFS mount point on one host (same run)",
+                     "error on that host naming `fedmesh_ceph_mounts[].path` and the glusterfs role, nothing changed")
+def test_a_mount_point_another_storage_role_has_is_refused(tb: Testbed) -> None:
+    before = tb.exec("node2", f"findmnt -n -o FSTYPE {MOUNT}; sha256sum /etc/ceph/ceph.conf").stdout
+    res = play(tb, "ceph_storage_clash.yml")
+    assert res.rc != 0 and res.failed_hosts() == ["node2"] and res.changed() == 0, res.output[-3000:]
+    assert (f"fedmesh_ceph_mounts[].path: {MOUNT} is already the mount point of the glusterfs role on this host"
+            in res.output), res.output[-3000:]
+    assert tb.exec("node2", f"findmnt -n -o FSTYPE {MOUNT}; sha256sum /etc/ceph/ceph.conf").stdout == before
 
 
 def test_mon_node_stopped_and_started_keeps_its_mesh_address_and_rejoins(tb: Testbed) -> None:
