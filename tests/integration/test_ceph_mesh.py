@@ -38,7 +38,9 @@ CLI = "PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client"
 
 @pytest.fixture(scope="module")
 def tb(testbed_factory) -> Testbed:
-    tb = testbed_factory("ceph-mesh", nodes=3, groups={"mesh": NODES, "ceph": NODES, "aggregator": ["node1"]},
+    # Not "ceph-...": a test bed's down() removes every container whose label starts with its prefix, so
+    # test_ceph.py's bed ("it-ceph") would remove this one when both files run at once (make test's jobs).
+    tb = testbed_factory("mesh-ceph", nodes=3, groups={"mesh": NODES, "ceph": NODES, "aggregator": ["node1"]},
                          group_vars=ROLE_VARS)
     started = time.monotonic()
     converge_cycle(tb, "ceph_mesh.yml")
