@@ -13,7 +13,8 @@ description:
   - The first O(mon_count) hosts of the group run mons (the first one bootstraps the cluster), the first
     O(mgr_count) mgrs, the first O(mds_count) MDS daemons.
   - Each host's address is C(fedmesh_ceph_address), else C(fedmesh_mesh_address) (the mesh role's fact), else
-    C(ansible_host); it must be an IP address.
+    the mesh address the role read from the node (C(__fedmesh_ceph_mesh), when the mesh role did not run in
+    this run), else C(ansible_host); it must be an IP address.
   - Without O(public_network), the public network is the mesh network (fact C(fedmesh_mesh_cidr) of the
     WireGuard role) when every Ceph host has it and its address is in it; else the list of the hosts'
     addresses as host routes, so every daemon binds its own address.
@@ -80,7 +81,16 @@ from typing import Any
 from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.ceph_layout import plan_layout
 
-ADDRESS_VARS = ("fedmesh_ceph_address", "fedmesh_mesh_address", "ansible_host")
+ADDRESS_VARS = ("fedmesh_ceph_address", "fedmesh_mesh_address", "__fedmesh_ceph_mesh.address", "ansible_host")
+FALLBACK = "__fedmesh_ceph_mesh"  # the mesh interface read from the node (tasks/mesh.yml)
+
+
+def _get(hv: Any, key: str) -> Any:
+    if "." in key:
+        outer, inner = key.split(".", 1)
+        value = hv.get(outer)
+        return value.get(inner) if isinstance(value, dict) else None
+    return hv.get(key)
 
 
 def address(hostvars: Any, host: str) -> str:
@@ -90,7 +100,7 @@ def address(hostvars: Any, host: str) -> str:
         raise AnsibleFilterError(f"ceph_layout: host {host} is not in the inventory") from None
     for key in ADDRESS_VARS:
         try:
-            value = hv.get(key)
+            value = _get(hv, key)
         except AnsibleUndefinedVariable:
             continue
         except Exception as exc:
@@ -106,6 +116,8 @@ def mesh_cidr(hostvars: Any, hosts: list[str]) -> str:
     for h in hosts:
         try:
             value = hostvars[h].get("fedmesh_mesh_cidr")
+            if value in (None, "") or type(value).__name__.startswith("AnsibleUndefined"):
+                value = _get(hostvars[h], f"{FALLBACK}.cidr")
         except Exception:  # undefined or not evaluable: this host is not on the mesh
             return ""
         if value in (None, "") or type(value).__name__.startswith("AnsibleUndefined"):

@@ -94,3 +94,16 @@ def plan_layout(hosts: list[str], addresses: dict[str, str], mon_count: int, mgr
         "network_source": source,
         "mounts": [dict(m, unit=mount_unit(m["path"])) for m in mounts if isinstance(m, dict) and "path" in m],
     }
+
+
+def mesh_from_wireguard(info: Any, interface: str) -> dict[str, str]:
+    """``{interface, address, cidr}`` of the mesh interface from ``fedmesh.cluster.wireguard_info``'s result (the
+    fallback for the mesh role's facts when that role did not run in this run); ``{}`` without one."""
+    iface = ((info or {}).get("interfaces") or {}).get(interface) or {} if isinstance(info, dict) else {}
+    for addr in iface.get("addresses") or []:
+        try:
+            parsed = ipaddress.ip_interface(str(addr))
+        except ValueError:
+            continue
+        return {"interface": interface, "address": str(parsed.ip), "cidr": str(parsed.network)}
+    return {}

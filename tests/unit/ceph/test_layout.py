@@ -87,3 +87,19 @@ def test_two_storage_roles_on_one_path_are_refused() -> None:
     assert out["errors"] == [
         "fedmesh_ceph_mounts[].path: /mnt/fedmesh/ is already the mount point of the glusterfs role on this host; "
         "give one of them another path (fedmesh_glusterfs_volumes[].mount_point / fedmesh_glusterfs_mount_root)"]
+
+
+WG_INFO = {"interfaces": {"wg0": {"name": "wg0", "exists": True, "addresses": ["10.80.0.2/24"]}}}
+
+
+def test_without_the_mesh_role_in_the_run_the_nodes_mesh_interface_keeps_the_mesh() -> None:
+    from ansible_collections.fedmesh.cluster.plugins.filter.ceph_mesh_fallback import FilterModule as Mesh
+
+    fallback = Mesh().filters()["ceph_mesh_fallback"]
+    assert fallback(WG_INFO, "wg0") == {"interface": "wg0", "address": "10.80.0.2", "cidr": "10.80.0.0/24"}
+    assert fallback({"interfaces": {}}, "wg0") == {} and fallback({"skipped": True}, "wg0") == {}
+    # playbooks/ceph.yml alone: no mesh facts, each host's own read of wg0 instead (not the containers' addresses)
+    hostvars = {h: {"ansible_host": PLAIN[h]["ansible_host"], "__fedmesh_ceph_mesh": {
+        "interface": "wg0", "address": MESH[h]["fedmesh_mesh_address"], "cidr": "10.80.0.0/24"}} for h in HOSTS}
+    out = layout(HOSTS, hostvars, "node1")
+    assert out == layout(HOSTS, MESH, "node1")
