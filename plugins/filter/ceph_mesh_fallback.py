@@ -9,9 +9,9 @@ version_added: 0.2.0
 author:
   - fedmesh.cluster contributors (@fedmesh)
 description:
-  - Used by the P(fedmesh.cluster.ceph#role) role when the WireGuard role did not run in this run (for example
-    C(playbooks/ceph.yml) alone): the mesh role's facts C(fedmesh_mesh_address) and C(fedmesh_mesh_cidr) are
-    missing, so the role reads the node's mesh interface with M(fedmesh.cluster.wireguard_info) and keeps the
+  - Used by the P(fedmesh.cluster.ceph#role) role when the WireGuard role did not run in this run, for example
+    C(playbooks/ceph.yml) alone. The mesh role's facts C(fedmesh_mesh_address) and C(fedmesh_mesh_cidr) are
+    missing then, so the role reads the node's mesh interface with M(fedmesh.cluster.wireguard_info) and keeps the
     daemons on the mesh addresses and network instead of rewriting ceph.conf with other addresses.
   - The first address of the interface's config gives C(address) and C(cidr); no interface gives C({}).
 positional: interface
