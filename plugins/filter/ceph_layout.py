@@ -13,9 +13,12 @@ description:
   - The first O(mon_count) hosts of the group run mons (the first one bootstraps the cluster), the first
     O(mgr_count) mgrs, the first O(mds_count) MDS daemons.
   - Each host's address is C(fedmesh_ceph_address), else C(fedmesh_mesh_address) (the mesh role's fact), else
-    C(ansible_host); it must be an IP address.
-  - Without O(public_network), the public network is the list of the hosts' addresses as host routes, so
-    every daemon binds its own (mesh) address.
+    the mesh address the role read from the node (C(__fedmesh_ceph_mesh), when the mesh role did not run in
+    this run), else C(ansible_host); it must be an IP address.
+  - Without O(public_network), the public network is the mesh network (fact C(fedmesh_mesh_cidr) of the
+    WireGuard role) when every Ceph host has it and its address is in it; else the list of the hosts'
+    addresses as host routes, so every daemon binds its own address.
+  - Without O(cluster_network), the cluster (OSD replication) network is the public network.
   - Problems are returned in C(errors), each naming the variable.
 positional: hostvars, host
 options:
@@ -48,6 +51,10 @@ options:
     description: Explicit public network (CIDR).
     type: str
     default: ""
+  cluster_network:
+    description: Explicit cluster network (CIDR).
+    type: str
+    default: ""
   mounts:
     description: The CephFS mounts (O(fedmesh.cluster.ceph#role:main:fedmesh_ceph_mounts)).
     type: list
@@ -64,7 +71,8 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description: C(errors), C(mons), C(first_mon), C(mgrs), C(mds), C(addresses), C(address), C(mon_host),
-    C(public_network) and C(mounts) (each with its systemd C(unit) name).
+    C(public_network), C(cluster_network), C(network_source)
+    (C(explicit), C(mesh) or C(hosts)) and C(mounts) (each with its systemd C(unit) name).
   type: dict
 """
 
@@ -73,7 +81,16 @@ from typing import Any
 from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.ceph_layout import plan_layout
 
-ADDRESS_VARS = ("fedmesh_ceph_address", "fedmesh_mesh_address", "ansible_host")
+ADDRESS_VARS = ("fedmesh_ceph_address", "fedmesh_mesh_address", "__fedmesh_ceph_mesh.address", "ansible_host")
+FALLBACK = "__fedmesh_ceph_mesh"  # the mesh interface read from the node (tasks/mesh.yml)
+
+
+def _get(hv: Any, key: str) -> Any:
+    if "." in key:
+        outer, inner = key.split(".", 1)
+        value = hv.get(outer)
+        return value.get(inner) if isinstance(value, dict) else None
+    return hv.get(key)
 
 
 def address(hostvars: Any, host: str) -> str:
@@ -83,7 +100,7 @@ def address(hostvars: Any, host: str) -> str:
         raise AnsibleFilterError(f"ceph_layout: host {host} is not in the inventory") from None
     for key in ADDRESS_VARS:
         try:
-            value = hv.get(key)
+            value = _get(hv, key)
         except AnsibleUndefinedVariable:
             continue
         except Exception as exc:
@@ -93,12 +110,28 @@ def address(hostvars: Any, host: str) -> str:
     return host
 
 
+def mesh_cidr(hostvars: Any, hosts: list[str]) -> str:
+    """The mesh network when every Ceph host has the same ``fedmesh_mesh_cidr`` fact, else ``""``."""
+    found = set()
+    for h in hosts:
+        try:
+            value = hostvars[h].get("fedmesh_mesh_cidr")
+            if value in (None, "") or type(value).__name__.startswith("AnsibleUndefined"):
+                value = _get(hostvars[h], f"{FALLBACK}.cidr")
+        except Exception:  # undefined or not evaluable: this host is not on the mesh
+            return ""
+        if value in (None, "") or type(value).__name__.startswith("AnsibleUndefined"):
+            return ""
+        found.add(str(value))
+    return found.pop() if len(found) == 1 else ""
+
+
 def ceph_layout(hosts: Any, hostvars: Any, host: str, mon_count: int = 3, mgr_count: int = 1, mds_count: int = 1,
-                public_network: str = "", mounts: Any = None) -> dict[str, Any]:
+                public_network: str = "", mounts: Any = None, cluster_network: str = "") -> dict[str, Any]:
     hosts = list(hosts or [])
     addresses = {h: address(hostvars, h) for h in hosts}
     return plan_layout(hosts, addresses, mon_count, mgr_count, mds_count, public_network or "", list(mounts or []),
-                       host)
+                       host, mesh_cidr=mesh_cidr(hostvars, hosts), cluster_network=cluster_network or "")
 
 
 class FilterModule:

@@ -18,8 +18,39 @@ def mount_unit(path: str) -> str:
     return path.strip("/").replace("-", "\\x2d").replace("/", "-") + ".mount"
 
 
+def _networks(parsed: dict[str, Any], public_network: str, cluster_network: str, mesh_cidr: str,
+              errors: list[str]) -> tuple[str, str, str]:
+    """``(public, cluster, source)``: explicit networks are checked against the hosts' addresses; without one,
+    the mesh CIDR when every address is in it, else the addresses as host routes."""
+    def explicit(name: str, value: str) -> str:
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            errors.append(f"fedmesh_ceph_{name}: {value!r} is not a network (CIDR)")
+            return value
+        outside = [h for h, a in parsed.items() if a.version != net.version or a not in net]
+        if outside:
+            errors.append(f"fedmesh_ceph_{name}: {value} does not contain the addresses of {outside}")
+        return str(net)
+
+    source = "hosts"
+    if public_network:
+        public, source = explicit("public_network", public_network), "explicit"
+    else:
+        public = ",".join(f"{a}/{a.max_prefixlen}" for a in parsed.values())
+        try:
+            mesh = ipaddress.ip_network(mesh_cidr, strict=False) if mesh_cidr else None
+        except ValueError:
+            mesh = None
+        if mesh is not None and parsed and all(a.version == mesh.version and a in mesh for a in parsed.values()):
+            public, source = str(mesh), "mesh"
+    cluster = explicit("cluster_network", cluster_network) if cluster_network else public
+    return public, cluster, source
+
+
 def plan_layout(hosts: list[str], addresses: dict[str, str], mon_count: int, mgr_count: int, mds_count: int,
-                public_network: str, mounts: list[dict], host: str) -> dict[str, Any]:
+                public_network: str, mounts: list[dict], host: str, mesh_cidr: str = "",
+                cluster_network: str = "") -> dict[str, Any]:
     errors: list[str] = []
     if not hosts:
         errors.append("fedmesh_ceph_group: the group has no hosts; put the Ceph servers in it")
@@ -36,17 +67,7 @@ def plan_layout(hosts: list[str], addresses: dict[str, str], mon_count: int, mgr
         except ValueError:
             errors.append(f"fedmesh_ceph_address: host {h}: {addresses.get(h)!r} is not an IP address (mons need "
                           "one); set fedmesh_ceph_address or run the mesh first")
-    network = public_network
-    if network:
-        try:
-            net = ipaddress.ip_network(network, strict=False)
-            outside = [h for h, a in parsed.items() if a not in net]
-            if outside:
-                errors.append(f"fedmesh_ceph_public_network: {network} does not contain the addresses of {outside}")
-        except ValueError:
-            errors.append(f"fedmesh_ceph_public_network: {network!r} is not a network (CIDR)")
-    else:  # every daemon binds the one address of the list that is its own
-        network = ",".join(f"{a}/{a.max_prefixlen}" for a in parsed.values())
+    network, cluster, source = _networks(parsed, public_network, cluster_network, mesh_cidr, errors)
     seen = set()
     for i, m in enumerate(mounts):
         if not isinstance(m, dict) or not FS_NAME.match(str(m.get("fs", ""))):
@@ -69,5 +90,20 @@ def plan_layout(hosts: list[str], addresses: dict[str, str], mon_count: int, mgr
         "address": str(parsed.get(host, "")),
         "mon_host": mon_host,
         "public_network": network,
+        "cluster_network": cluster,
+        "network_source": source,
         "mounts": [dict(m, unit=mount_unit(m["path"])) for m in mounts if isinstance(m, dict) and "path" in m],
     }
+
+
+def mesh_from_wireguard(info: Any, interface: str) -> dict[str, str]:
+    """``{interface, address, cidr}`` of the mesh interface from ``fedmesh.cluster.wireguard_info``'s result (the
+    fallback for the mesh role's facts when that role did not run in this run); ``{}`` without one."""
+    iface = ((info or {}).get("interfaces") or {}).get(interface) or {} if isinstance(info, dict) else {}
+    for addr in iface.get("addresses") or []:
+        try:
+            parsed = ipaddress.ip_interface(str(addr))
+        except ValueError:
+            continue
+        return {"interface": interface, "address": str(parsed.ip), "cidr": str(parsed.network)}
+    return {}

@@ -161,11 +161,11 @@ def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path)
         assert "node3" in facts["mons"]["out_of_quorum"] and not facts["healthy"]
         assert {"OSD_DOWN", "MON_DOWN"} & set(facts["health"]["checks"])
         # min_size 2: I/O continues on the two nodes left, through CephFS and on the pool
-        tb.exec("node1", "echo degraded-write > /mnt/fedmesh/while-degraded.txt && sync")
-        assert tb.exec("node2", "cat /mnt/fedmesh/while-degraded.txt").stdout == "degraded-write\n"
+        tb.exec("node1", "echo degraded-write > /mnt/cephfs/fedmesh/while-degraded.txt && sync")
+        assert tb.exec("node2", "cat /mnt/cephfs/fedmesh/while-degraded.txt").stdout == "degraded-write\n"
         tb.exec("node1", "rados -p models put obj1 /etc/hostname && rados -p models stat obj1")
     finally:
         podman("unpause", tb.nodes["node3"].container)
     facts = wait_for(tb, tmp_path, lambda f: f["healthy"] and f["osds"]["up"] == 3, timeout=300)
     assert sorted(facts["mons"]["quorum"]) == NODES
-    assert tb.exec("node3", "cat /mnt/fedmesh/while-degraded.txt").stdout == "degraded-write\n"
+    assert tb.exec("node3", "cat /mnt/cephfs/fedmesh/while-degraded.txt").stdout == "degraded-write\n"

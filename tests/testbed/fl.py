@@ -145,7 +145,7 @@ def run_experiment(tb: Testbed, inventory: Path, exp: Experiment, clients: list[
     if version < rounds:
         raise SystemExit(f"experiment {exp.name}: only {version}/{rounds} rounds finished in {timeout}s")
     listing = tb.exec(reader, f"ls -l {state_dir}/models | tail -n 4").stdout
-    print(f"  models on the Gluster volume (seen from {reader}:{state_dir}/models):\n"
+    print(f"  models on the shared storage (seen from {reader}:{state_dir}/models):\n"
           + "\n".join("    " + line for line in listing.splitlines()))
     return exp
 
