@@ -44,7 +44,7 @@ class MeshApplyBackend:
     def __init__(self, params: dict[str, Any], runner: Runner, check_mode: bool = False) -> None:
         self.p = params
         self.node = Backend(runner)
-        copies = {k: v for k, v in dict(params["preshared_keys"] or {}).items()}
+        copies = dict(params["preshared_keys"] or {})
         self.psk = None
         if params["psk_dir"]:
             self.psk = PskBackend({"dir": params["psk_dir"], "create": [], "keys": copies,
