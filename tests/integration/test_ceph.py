@@ -1,7 +1,8 @@
 """Ceph modules and role on real Ceph 16.2 daemons in three test-bed nodes.
 
 Order matters (one cluster for the module): role bootstrap → pool and config changes with their diff →
-bad input → no key in a -vvv run → one node frozen (degraded, I/O continues) and thawed (HEALTH_OK).
+bad input → no key in a -vvv run → one node frozen (degraded, I/O continues) and thawed (HEALTH_OK) → a fourth
+node added (its OSD joins, no fourth mon beyond ``fedmesh_ceph_mon_count``, a re-run changes nothing).
 State is read back from the nodes with ``ceph ... --format json`` and the collection's own parsers.
 """
 from __future__ import annotations
@@ -33,7 +34,9 @@ KEY = re.compile(r"AQ[A-Za-z0-9+/]{36}==")
 
 @pytest.fixture(scope="module")
 def tb(testbed_factory) -> Testbed:
-    tb = testbed_factory("ceph", nodes=3, groups={"ceph": NODES}, group_vars=ROLE_VARS)
+    # node4 is in the group from the start so that the node added last joins it (the inventory lists only nodes
+    # that exist).
+    tb = testbed_factory("ceph", nodes=3, groups={"ceph": [*NODES, "node4"]}, group_vars=ROLE_VARS)
     started = time.monotonic()
     play(tb, "ceph_role.yml").assert_ok()
     print(f"ceph role: bootstrap to HEALTH_OK + active+clean + CephFS mounted in {time.monotonic() - started:.0f}s")
@@ -169,3 +172,16 @@ def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path)
     facts = wait_for(tb, tmp_path, lambda f: f["healthy"] and f["osds"]["up"] == 3, timeout=300)
     assert sorted(facts["mons"]["quorum"]) == NODES
     assert tb.exec("node3", "cat /mnt/cephfs/fedmesh/while-degraded.txt").stdout == "degraded-write\n"
+
+
+def test_an_added_node_gets_its_osd_and_no_mon_beyond_the_count(tb: Testbed, tmp_path: Path) -> None:
+    assert tb.add_node() == "node4"
+    play(tb, "ceph_role.yml").assert_ok()
+    facts = wait_for(tb, tmp_path, lambda f: f["healthy"] and f["osds"]["up"] == 4 and f["osds"]["in"] == 4,
+                     timeout=300)
+    assert sorted(facts["mons"]["quorum"]) == NODES, facts["mons"]  # fedmesh_ceph_mon_count: 3
+    assert tb.exec("node4", "systemctl is-active ceph-mon@node4", check=False).stdout.strip() != "active"
+    # node4 is a CephFS client like the others and sees what was written before it came
+    assert tb.exec("node4", "cat /mnt/cephfs/fedmesh/while-degraded.txt").stdout == "degraded-write\n"
+    rerun = play(tb, "ceph_role.yml").assert_ok()
+    assert rerun.changed() == 0, f"re-run after adding node4 changed something:\n{rerun.output[-4000:]}"
