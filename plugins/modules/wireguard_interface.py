@@ -21,6 +21,7 @@ description:
     nothing. Diff mode shows the config with private and preshared keys redacted.
 extends_documentation_fragment:
   - fedmesh.cluster.attributes
+  - fedmesh.cluster.wireguard
   - fedmesh.cluster.attributes.full_support
 options:
   name:
@@ -48,68 +49,6 @@ options:
       - Path of the private key file on the node (see M(fedmesh.cluster.wireguard_key)). Required with
         O(state=present).
     type: path
-  mtu:
-    description: Interface MTU (1280-9000). Default lets wg-quick choose.
-    type: int
-  fwmark:
-    description: Firewall mark for the interface's outgoing packets.
-    type: int
-  peers:
-    description:
-      - The complete peer list. Peers not listed are removed. Peers are identified by public key.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      public_key:
-        description:
-          - The peer's public key (base64, 44 characters).
-          - Low-order Curve25519 points (all-zero, 1, the points of order 8, p-1, p, p+1 and their encodings with
-            the top bit set) are refused - with such a key anyone can compute the handshake.
-        type: str
-        required: true
-      name:
-        description: A label, kept as a comment in the config and reported in results.
-        type: str
-      preshared_key:
-        description: Preshared key for this peer. Prefer O(peers[].preshared_key_file).
-        type: str
-      preshared_key_file:
-        description: Path on the node of a file holding the preshared key for this peer.
-        type: path
-      endpoint:
-        description: V(HOST:PORT) or V([IPv6]:PORT). Omit for peers that connect in (e.g. behind NAT).
-        type: str
-      allowed_ips:
-        description:
-          - Networks routed to this peer, e.g. V(10.80.0.2/32).
-          - Each network can belong to one peer only - the same network, or one inside another (a V(/24) on one
-            peer, a V(/32) in it on another), on two peers is refused, naming both peers.
-        type: list
-        elements: str
-        default: []
-      persistent_keepalive:
-        description: Keepalive interval in seconds, for a node behind NAT talking to this peer.
-        type: int
-  implementation:
-    description:
-      - V(kernel) uses the kernel module and fails if it is not available.
-      - V(userspace) installs the systemd drop-in C(/etc/systemd/system/wg-quick@.service.d/fedmesh-userspace.conf)
-        so wg-quick falls back to C(wireguard-go) (which must be installed). wg-quick still prefers the kernel
-        module when it is present.
-      - V(auto) picks V(kernel) when the module is loaded or loadable (the probe M(fedmesh.cluster.node_info)
-        reports as C(wireguard.kernel_module)), else V(userspace).
-    type: str
-    choices: [auto, kernel, userspace]
-    default: auto
-  enabled:
-    description: Whether the C(wg-quick@<name>) unit starts at boot.
-    type: bool
-    default: true
-  config_dir:
-    description: Directory of the wg-quick config files.
-    type: path
-    default: /etc/wireguard
 notes:
   - "Secrets: the private key and the preshared keys are read from files on the node and written into the 0600
     config as C(PrivateKey) and C(PresharedKey) lines, rather than set by C(PostUp = wg set ...) commands.
@@ -239,29 +178,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.interface import InterfaceBackend
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.spec import INTERFACE_SPEC
 
-PEER_SPEC = dict(
-    public_key=dict(type="str", required=True),
-    name=dict(type="str"),
-    preshared_key=dict(type="str", no_log=True),
-    preshared_key_file=dict(type="path"),
-    endpoint=dict(type="str"),
-    allowed_ips=dict(type="list", elements="str", default=[]),
-    persistent_keepalive=dict(type="int"),
-)
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True, aliases=["interface"]),
     state=dict(type="str", default="present", choices=["present", "absent"]),
     addresses=dict(type="list", elements="str", default=[]),
     listen_port=dict(type="int"),
+    **INTERFACE_SPEC,
     private_key_file=dict(type="path"),
-    mtu=dict(type="int"),
-    fwmark=dict(type="int"),
-    peers=dict(type="list", elements="dict", default=[], options=PEER_SPEC,
-               mutually_exclusive=[("preshared_key", "preshared_key_file")]),
-    implementation=dict(type="str", default="auto", choices=["auto", "kernel", "userspace"]),
-    enabled=dict(type="bool", default=True),
-    config_dir=dict(type="path", default="/etc/wireguard"),
 )
 
 

@@ -1,0 +1,25 @@
+# Copyright: fedmesh.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument spec of the interface options wireguard_interface and wireguard_mesh_apply share
+(documented once, in doc_fragments/wireguard.py)."""
+
+from __future__ import annotations
+
+PEER_SPEC = dict(
+    public_key=dict(type="str", required=True),
+    name=dict(type="str"),
+    preshared_key=dict(type="str", no_log=True),
+    preshared_key_file=dict(type="path"),
+    endpoint=dict(type="str"),
+    allowed_ips=dict(type="list", elements="str", default=[]),
+    persistent_keepalive=dict(type="int"),
+)
+INTERFACE_SPEC = dict(
+    mtu=dict(type="int"),
+    fwmark=dict(type="int"),
+    peers=dict(type="list", elements="dict", default=[], options=PEER_SPEC,
+               mutually_exclusive=[("preshared_key", "preshared_key_file")]),
+    implementation=dict(type="str", default="auto", choices=["auto", "kernel", "userspace"]),
+    enabled=dict(type="bool", default=True),
+    config_dir=dict(type="path", default="/etc/wireguard"),
+)
