@@ -118,10 +118,11 @@ def networks_with_label(owner: str) -> list[str]:
     return [r["name"] for r in rows if _owned((r.get("labels") or {}).get(LABEL, ""), owner)]
 
 
-def network_subnets(exclude: str = "") -> set[str]:
-    """Subnets of every live Podman network except ``exclude`` (by name)."""
+def network_subnets(exclude: str = "", only: str = "") -> set[str]:
+    """Subnets of every live Podman network except ``exclude`` (by name), or of network ``only``."""
     rows = podman_json("network", "ls", "--format", "json")
-    return {str(sub["subnet"]) for r in rows if r["name"] != exclude for sub in (r.get("subnets") or [])}
+    return {str(sub["subnet"]) for r in rows if r["name"] != exclude and (not only or r["name"] == only)
+            for sub in (r.get("subnets") or [])}
 
 
 def sweep_stale_nat(exclude: str = "") -> list[str]:

@@ -114,7 +114,7 @@ class Testbed:
 
     def check_nat(self) -> None:
         """Make sure traffic between this test bed's nodes is not masqueraded (see netfix); fail with the cause."""
-        own = engine.network_subnets() - engine.network_subnets(exclude=self.network)
+        own = engine.network_subnets(only=self.network)
         with netfix.network_lock():
             for attempt in range(2):
                 rules = netfix.read_nat_rules()
