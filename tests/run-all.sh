@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: every test, on real test-bed nodes, then a full teardown (also after a failure or ^C).
 #
-# Stages run one after another and each prints its time; the table at the end repeats them.  The real-node
-# stage runs the Molecule scenarios and the integration test files as independent jobs, FEDMESH_TEST_JOBS
-# (default 3) at a time (tests/testbed/pool.py: longest first, one log per job under tests/output/jobs/).
+# Stages run one after another and each prints its time; the table at the end repeats them.  The last stage
+# runs the Molecule scenarios, the integration test files, ansible-test sanity and the unit tests as independent
+# jobs, FEDMESH_TEST_JOBS (default 3) at a time (tests/testbed/pool.py: longest first, one log per job under
+# tests/output/jobs/).
 # Every job has its own test-bed name, so its own containers and Podman network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,21 +31,20 @@ step "removing leftovers of interrupted runs"; python -m testbed gc
 step "fresh-host check (make deps on a pristine Debian 12)"; bash tests/testbed/fresh-host.sh
 step "node image (cached by recipe)"; make --no-print-directory image
 step "build + install the collection"; make --no-print-directory collection
+# Lint stays a stage of its own: ansible-lint and Molecule share .ansible/collections (see tests/molecule.sh).
 step "lint"; make --no-print-directory lint
-step "ansible-test sanity"; bash tests/sanity.sh
-step "unit tests"; pytest -q tests/unit
-step "Molecule scenarios + integration files ($jobs at a time)"
-# Given order = start order on a fresh clone (later runs go longest first by the recorded times):
-# test_site.py is by far the longest job, so it starts first.
+step "Molecule scenarios, integration files, sanity and unit tests ($jobs at a time)"
+# Longest first (tests/testbed/pool.py, by tests/job-times.json on a fresh clone). Sanity and the unit tests
+# need no nodes: as the shortest jobs they run last, on the cores the node jobs leave free at the end.
 job_specs=()
-for f in tests/integration/test_site.py tests/integration/test_*.py; do
+for f in tests/integration/test_*.py; do
   n=$(basename "$f" .py)
-  [[ " ${job_specs[*]} " == *" $n="* ]] && continue
   job_specs+=("$n=pytest -v -p no:cacheprovider --durations=10 --basetemp=tests/output/pytest/$n $f")
 done
 for s in $(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort); do
   job_specs+=("molecule-$s=bash tests/molecule.sh $s")
 done
+job_specs+=("sanity=bash tests/sanity.sh" "unit=pytest -q -p no:cacheprovider tests/unit")
 rm -rf tests/output/jobs tests/output/pytest
 # pytest creates --basetemp itself but not its parent.
 mkdir -p tests/output/pytest

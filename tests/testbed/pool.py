@@ -2,8 +2,11 @@
 
     python -m testbed.pool --jobs 2 --logs tests/output/jobs 'molecule-default=bash tests/molecule.sh default' ...
 
-Each job is ``NAME=SHELL COMMAND``.  Jobs start in the given order, longest first once a run has recorded their
-times (``.testbed/job-times.json``), at most ``--jobs`` at a time; each job's output goes to ``LOGS/NAME.log``.
+Each job is ``NAME=SHELL COMMAND``.  Jobs start longest first, at most ``--jobs`` at a time, by the times the last
+run on this machine recorded (``.testbed/job-times.json``), else by the times checked in with the tests
+(``tests/job-times.json``, from a clean-clone ``make test``: a fresh clone also starts its longest jobs first and
+ends on the short ones, instead of starting a long job last); jobs with no time keep their given order, ahead of
+the rest.  Each job's output goes to ``LOGS/NAME.log``.
 Prints a line when a job starts and when it ends (with its time), the tail of the log of every failed job, and
 a table of times at the end; exits 1 if any job failed.  ^C or SIGTERM stops every running job.
 
@@ -29,6 +32,7 @@ from typing import IO
 from .engine import STATE_ROOT
 
 TIMES = STATE_ROOT / "job-times.json"
+CHECKED_IN_TIMES = Path(__file__).resolve().parents[1] / "job-times.json"
 
 
 @dataclass
@@ -71,8 +75,8 @@ def _tail(path: Path, lines: int) -> str:
 
 
 def run(jobs: list[Job], parallel: int, out: IO[str] = sys.stdout, tail_lines: int = 80,
-        times_file: Path | None = TIMES) -> int:
-    times = _load_times(times_file) if times_file else {}
+        times_file: Path | None = TIMES, default_times: Path | None = CHECKED_IN_TIMES) -> int:
+    times = (_load_times(times_file) if times_file else {}) or (_load_times(default_times) if default_times else {})
     queue = order(jobs, times)
     running: list[Job] = []
     t0 = time.monotonic()
