@@ -198,3 +198,24 @@ def test_tls_when_cert_and_key_are_given(tb: Testbed) -> None:
                              "u.urlopen('http://node1:8470/healthz', timeout=5)\"", check=False)
     assert plain.returncode != 0, "plain HTTP still answers with TLS configured"
     play(tb, "aggregator.yml").assert_ok()  # back to plain HTTP
+
+
+def test_a_run_without_the_storage_layer_keeps_the_state_dir(tb: Testbed) -> None:
+    """A storage role publishes fedmesh_storage_path in its run and the state goes below it; a later run without
+    any storage role (playbooks/fl.yml alone, as users re-run one layer) keeps the state there, in check mode
+    too, instead of moving it to a local folder (it did before: the service restarted on an empty state)."""
+    shared = "/srv/fedmesh-shared"
+
+    def state_dir() -> str:
+        return json.loads(_sh(tb, "node1", f"cat {CONFIG}"))["state_dir"]
+
+    assert state_dir() == "/var/lib/fedmesh-aggregator"  # no storage role ran in this file's runs
+    tb.exec("node1", f"mkdir -p {shared}")
+    moved = play(tb, "aggregator.yml", extra_vars={"fedmesh_storage_path": shared}).assert_ok()
+    assert moved.changed("node1") >= 1 and state_dir() == f"{shared}/aggregator"
+    check = play(tb, "aggregator.yml", check=True, diff=True).assert_ok()
+    assert check.changed() == 0, check.output[-3000:]
+    again = play(tb, "aggregator.yml").assert_ok()
+    assert again.changed() == 0, again.output[-3000:]
+    assert state_dir() == f"{shared}/aggregator"
+    assert _sh(tb, "node1", f"stat -c '%U %a' {shared}/aggregator") == "fedmesh-agg 750"
