@@ -112,8 +112,8 @@ def test_node_stopped_during_the_first_site_run_fails_only_that_host_then_conver
     assert "index.json" in tb.exec("node4", f"ls {STATE}/models").stdout, "node4 did not converge after its start"
 
 
-def test_galaxy_tarball_then_ansible_runner_api_second_run_changes_nothing(tb: Testbed, inventory: Path,
-                                                                          tmp_path: Path) -> None:
+def test_galaxy_tarball_then_ansible_runner_api_second_run_changes_nothing(
+        tb: Testbed, inventory: Path, tmp_path: Path) -> None:
     """The second site.yml run (the idempotence check), driven the way a CI job would: the collection tarball
     built and installed offline with ansible-galaxy, then ``fedmesh.cluster.site`` by FQCN through
     ansible-runner's Python API, exactly as the README shows it: no ansible.cfg, no checkout on the
