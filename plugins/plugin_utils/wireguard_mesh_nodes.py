@@ -1,12 +1,14 @@
 # Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What each mesh host still has to do, from what ``wireguard_mesh_read`` found on it (controller side).
+"""What each mesh host still has to do, from what ``wireguard_mesh_prepare`` / ``wireguard_mesh_read`` found on
+it (controller side).
 
-A run with nothing to change makes two module calls per host (``wireguard_mesh_read``, ``wireguard_mesh_apply``):
-the key task runs only on hosts whose key ``wireguard_key`` would create, rotate or fix (``ensure_key``), the
-preshared-key task only on hosts that own a pair key they do not hold yet (``psk_missing``), and an owner outside
-``--limit`` is asked by delegation only for keys it does not hold yet. Without node reads, everything is ensured.
-No secret is read here beyond the names of the key files.
+A run with nothing to change makes one module call per host (``wireguard_mesh_prepare``): the key task runs only
+on hosts whose key ``wireguard_key`` would still create, rotate or fix (``ensure_key``), the preshared-key task
+only on hosts that own a pair key they do not hold yet (``psk_missing``), an owner outside ``--limit`` is asked by
+delegation only for keys it does not hold yet, and ``wireguard_mesh_apply`` runs only on hosts whose desired state
+differs from the secret-free view their read returned (``apply_hosts``). Without node reads, everything is
+ensured and applied. The pair keys the reads returned are compared here, in memory; no key or hash leaves.
 """
 from __future__ import annotations
 
