@@ -151,6 +151,7 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.spec imp
 
 ARGUMENT_SPEC = dict(**MESH_READ_SPEC)
 
+
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     run_module(module, MeshReadBackend(module.params, module_runner(module)))

@@ -12,7 +12,7 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import k
 from ansible_collections.fedmesh.cluster.plugins.modules import wireguard_mesh_prepare
 
 from .conftest import run_module
-from .test_mesh_node_modules import node  # noqa: F401 (fixture)
+from .test_mesh_node_modules import node  # noqa: F401  # pylint: disable=unused-import
 
 
 def prepare_args(tmp_path: Path, **over: Any) -> dict[str, Any]:

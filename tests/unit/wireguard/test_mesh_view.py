@@ -17,7 +17,7 @@ from ansible_collections.fedmesh.cluster.plugins.modules import wireguard_mesh_a
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh_nodes import mark_apply, node_reads
 
 from .conftest import run_module
-from .test_mesh_node_modules import apply_args, node, secrets  # noqa: F401 (fixtures)
+from .test_mesh_node_modules import apply_args, node, secrets  # noqa: F401  # pylint: disable=unused-import
 from .test_modules import FakeNode
 
 
