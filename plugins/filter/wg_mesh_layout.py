@@ -103,7 +103,8 @@ RETURN = r"""
 _value:
   description:
     - C(hosts) maps each host to C(address), C(interface_address), C(listen_port), C(endpoint), C(role),
-      C(primary_hub), C(forwarding), C(rotate) and C(links) (peer names with allowed IPs and keepalive). C(role)
+      C(primary_hub), C(forwarding), C(rotate), C(links) (peer names with allowed IPs and keepalive) and C(owns)
+      (the linked peers whose pair key this host owns - the lower name of a pair owns it; needs no key). C(role)
       is V(member), V(hub), V(edge) (no endpoint) or V(spoke) (hub-and-spoke mesh).
     - C(hubs), C(edges), C(leaving), C(addresses), C(cidr), C(topology) (V(full-mesh) or V(hub-and-spoke)),
       C(psk_dir), C(play_hosts) and C(known_keys) (public keys read from the nodes), the input of

@@ -35,6 +35,12 @@ options:
         it decides each host's C(ensure_key) and C(psk_missing) - the calls a run with nothing to change skips.
       - Without it every host ensures its key and its preshared keys, as before.
     type: dict
+  mtu:
+    description:
+      - The interface MTU the apply sets (V(0) - none), for comparing each host's desired config with the view
+        its read returned.
+    type: int
+    default: 0
   require_keys:
     description: Fail when a host has no public key.
     type: bool
@@ -68,6 +74,11 @@ _value:
       C(psk_outside_owners) (under C(--limit), owners outside the play - the hosts in the play whose pair key
       they own and do not hold yet), C(placeholder_keys) (hosts planned with a check-mode placeholder key) and
       C(key_hosts) (hosts in the play with C(ensure_key) - after their key task the plan is computed again).
+    - C(apply_hosts) - the hosts in the play whose M(fedmesh.cluster.wireguard_mesh_apply) call would change
+      something, and per host C(apply_reasons) (why; empty when nothing differs). The desired state of each host
+      (from this plan, its public key and the pair keys in O(nodes)) is compared with the secret-free C(view) its
+      read returned, by the function the apply builds its desired state with. A host without a read is always
+      listed; without O(nodes), every host is.
     - With O(errors=return) and bad keys, only C(error).
   type: dict
 """
@@ -78,12 +89,16 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keys import placeholder_public_key
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh import MeshError, plan_peers
-from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh_nodes import node_reads, skip_done
+from ansible_collections.fedmesh.cluster.plugins.plugin_utils.wireguard_mesh_nodes import (
+    mark_apply,
+    node_reads,
+    skip_done,
+)
 
 
 def wg_mesh_plan(layout: Mapping[str, Any], keys: Mapping[str, Any] | None = None,
-                 require_keys: bool = False, errors: str = "strict", nodes: Mapping[str, Any] | None = None
-                 ) -> dict[str, Any]:
+                 require_keys: bool = False, errors: str = "strict", nodes: Mapping[str, Any] | None = None,
+                 mtu: int = 0) -> dict[str, Any]:
     if errors not in ("strict", "return"):
         raise AnsibleFilterError(f"wg_mesh_plan: errors={errors!r} is not strict or return")
     if isinstance(layout, Mapping) and "error" in layout:
@@ -91,14 +106,14 @@ def wg_mesh_plan(layout: Mapping[str, Any], keys: Mapping[str, Any] | None = Non
             return {"error": layout["error"]}
         raise AnsibleFilterError(str(layout["error"]))
     try:
-        return _plan(layout, keys, require_keys, nodes)
+        return _plan(layout, keys, require_keys, nodes, mtu)
     except AnsibleFilterError as exc:
         if errors == "return":
             return {"error": str(exc.message)}
         raise
 
 
-def _plan(layout: Any, keys: Any, require_keys: bool, nodes: Any) -> dict[str, Any]:
+def _plan(layout: Any, keys: Any, require_keys: bool, nodes: Any, mtu: Any) -> dict[str, Any]:
     if not isinstance(layout, Mapping) or "hosts" not in layout or "known_keys" not in layout:
         raise AnsibleFilterError("wg_mesh_plan: input must be the output of fedmesh.cluster.wg_mesh_layout")
     read = node_reads(nodes)
@@ -123,6 +138,8 @@ def _plan(layout: Any, keys: Any, require_keys: bool, nodes: Any) -> dict[str, A
     result["leaving"] = list(layout.get("leaving") or [])
     result["placeholder_keys"] = sorted(placeholders)
     skip_done(result, read if nodes is not None else {}, layout.get("play_hosts"))
+    mark_apply(result, read if nodes is not None else {}, pubs, layout.get("play_hosts"), mtu=mtu or None,
+               psk_dir=layout.get("psk_dir"))
     return result
 
 

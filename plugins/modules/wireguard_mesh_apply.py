@@ -10,8 +10,9 @@ version_added: 0.1.0
 author:
   - fedmesh.cluster contributors (@fedmesh)
 description:
-  - The apply half of the P(fedmesh.cluster.wireguard_mesh#role) role's two calls per node on a run with nothing
-    to change (M(fedmesh.cluster.wireguard_mesh_read) is the other). What M(fedmesh.cluster.wireguard_psk),
+  - The second of the P(fedmesh.cluster.wireguard_mesh#role) role's calls per node, made only where the plan
+    finds that the node differs from its desired state (M(fedmesh.cluster.wireguard_mesh_prepare) is the first,
+    M(fedmesh.cluster.wireguard_mesh_read) the read). What M(fedmesh.cluster.wireguard_psk),
     M(fedmesh.cluster.wireguard_interface) and a sysctl drop-in task would do, in one module execution; those
     modules stay for direct use.
   - Preshared keys - writes the copies given in O(preshared_keys) to C(<psk_dir>/<peer>.psk) (mode C(0600), the
@@ -79,6 +80,7 @@ options:
     type: path
     default: /etc/sysctl.d/61-fedmesh-wireguard.conf
 seealso:
+  - module: fedmesh.cluster.wireguard_mesh_prepare
   - module: fedmesh.cluster.wireguard_mesh_read
   - module: fedmesh.cluster.wireguard_interface
   - module: fedmesh.cluster.wireguard_psk

@@ -10,8 +10,10 @@ version_added: 0.1.0
 author:
   - fedmesh.cluster contributors (@fedmesh)
 description:
-  - The read half of the P(fedmesh.cluster.wireguard_mesh#role) role's two calls per node on a run with nothing
-    to change (M(fedmesh.cluster.wireguard_mesh_apply) is the other).
+  - Reads everything a P(fedmesh.cluster.wireguard_mesh#role) run needs from one node; the role reads hosts
+    outside C(--limit) with it (its own hosts use M(fedmesh.cluster.wireguard_mesh_prepare), which returns the
+    same after ensuring the key and the pair keys). RV(view) lets a controller decide whether
+    M(fedmesh.cluster.wireguard_mesh_apply) would change anything.
   - Returns the interface state as M(fedmesh.cluster.wireguard_info) does (public key, port, addresses, live and
     configured peers), the kernel-module probe, which WireGuard binaries and which of O(packages) are
     installed, what M(fedmesh.cluster.wireguard_key) would do with O(key_file) (and its public key), and the
@@ -55,6 +57,16 @@ options:
     type: list
     elements: str
     default: []
+  implementation:
+    description:
+      - The O(fedmesh.cluster.wireguard_mesh_apply#module:implementation) the apply would run with; RV(implementation)
+        is what V(auto) resolves to on this node, and RV(view) reports what that implementation still lacks.
+    type: str
+    choices: [auto, kernel, userspace]
+    default: auto
+  forwarding_file:
+    description: The O(fedmesh.cluster.wireguard_mesh_apply#module:forwarding_file) whose state RV(view) reports.
+    type: path
 seealso:
   - module: fedmesh.cluster.wireguard_info
   - module: fedmesh.cluster.wireguard_mesh_apply
@@ -113,22 +125,31 @@ preshared_keys:
   description: Peer name to the key in O(psk_dir) (secret - use C(no_log)); null for a file without a valid key.
   returned: always
   type: dict
+implementation:
+  description: O(implementation) resolved on this node (V(auto) - V(kernel) when the module is available).
+  returned: always
+  type: str
+view:
+  description:
+    - What M(fedmesh.cluster.wireguard_mesh_apply) compares, without a secret, so a controller can decide whether
+      the apply call is needed at all - C(config) (the config file's addresses, listen port, MTU, fwmark, public
+      key and peers by public key with name, endpoint, allowed IPs, keepalive and C(preshared_key_sha256); null
+      without a config), C(local) (what the apply would fix whatever its arguments - the unit not active or not
+      enabled, the file's mode or unmanaged settings, live drift from the file, the userspace drop-in, missing
+      binaries; empty when none), C(forwarding) (O(forwarding_file) - null when absent, V(ipv4) or V(ipv6) when
+      it is the apply's drop-in, V(other)) and C(psk_sha256) (peer to SHA-256 of its key file in O(psk_dir)).
+    - Hashes of 256-bit random keys, but keep the task C(no_log) anyway (it is, for RV(preshared_keys)).
+  returned: always
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.mesh_read import MeshReadBackend
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.spec import MESH_READ_SPEC
 
-ARGUMENT_SPEC = dict(
-    interface=dict(type="str", required=True),
-    config_dir=dict(type="path", default="/etc/wireguard"),
-    key_file=dict(type="path"),
-    regenerate=dict(type="str", default="never", choices=["never", "max_age", "always"]),
-    max_age_days=dict(type="int"),
-    psk_dir=dict(type="path"),
-    packages=dict(type="list", elements="str", default=[]),
-)
+ARGUMENT_SPEC = dict(**MESH_READ_SPEC)
 
 
 def main() -> None:

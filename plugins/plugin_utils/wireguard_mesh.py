@@ -192,6 +192,8 @@ def layout_mesh(nodes: Mapping[str, Mapping[str, Any]], cidr: Any, keepalive: in
                      "primary_hub": primary.get(me), "forwarding": me in hub_set and bool(spokes),
                      "links": _links(me, ctx, hubs, spokes, primary, served, full, keepalive),
                      "rotate": me in rotate}
+        # the pair keys this host owns (the lower name of a pair), known before any key: created by its first call
+        hosts[me]["owns"] = sorted(link["name"] for link in hosts[me]["links"] if me < link["name"])
     return {"hosts": hosts, "hubs": hubs, "edges": edges, "cidr": str(net), "addresses": addresses,
             "topology": "hub-and-spoke" if hub_spoke else "full-mesh",
             "psk_dir": psk_dir, "play_hosts": None if play_hosts is None else sorted(play_hosts)}
@@ -276,7 +278,7 @@ def plan_peers(layout: Mapping[str, Any], keys: Mapping[str, Any], require_keys:
             if psk_dir:
                 entry["preshared_key_file"] = "{}/{}.psk".format(psk_dir.rstrip("/"), peer)
             peers.append(entry)
-        host = {k: v for k, v in hosts[me].items() if k != "links"}
+        host = {k: v for k, v in hosts[me].items() if k not in ("links", "owns")}
         names_ = [p["name"] for p in peers]
         # One key per pair, owned by the lower name: the owner creates it (psk_create) and the other side writes
         # the copy it gets from the owner's result (psk_copies: peer -> its owner), one call on each node.

@@ -22,6 +22,7 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner impo
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import config as wgconfig
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import keys as wgkeys
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import plan as wgplan
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import view as wgview
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend import (
     DROPIN_PATH,
     DROPIN_TEXT,
@@ -97,17 +98,8 @@ class InterfaceBackend:
     def _desired(self, warnings: list[str]) -> dict[str, Any]:
         p = self.p
         private_key = self._key_file(p["private_key_file"], "private_key_file", warnings)
-        peers_in = []
-        for i, peer in enumerate(p["peers"]):
-            entry = dict(peer)
-            if peer.get("preshared_key_file"):
-                entry["preshared_key"] = self._key_file(peer["preshared_key_file"],
-                                                        f"peers[{i}].preshared_key_file", warnings)
-            peers_in.append(entry)
-        desired = wgconfig.normalize({
-            "addresses": p["addresses"], "listen_port": p["listen_port"], "mtu": p["mtu"], "fwmark": p["fwmark"],
-            "private_key": private_key, "peers": peers_in,
-        })
+        desired = wgview.desired_snapshot(p, private_key, lambda i, peer: self._key_file(
+            peer["preshared_key_file"], f"peers[{i}].preshared_key_file", warnings))
         if not desired["addresses"]:
             raise FedmeshError("no address given", field="addresses",
                                fix="give at least one address with prefix, e.g. [10.80.0.1/24]")
@@ -178,15 +170,13 @@ class InterfaceBackend:
         """Live drift: the interface is up but differs from the file (e.g. someone ran ``wg set``)."""
         if not snap["unit"]["active"] or pl["restart"]:
             return False
-        live = snap["live"]
-        if live is None:
+        how = wgview.live_drift(snap["live"], set(snap["desired"]["peers"]), snap["desired_pub"])
+        if how == "restart":
             pl["restart"] = True  # the unit says active but the device is gone (e.g. wireguard-go died)
             return False
-        drift = {x["public_key"] for x in live["peers"]} != set(snap["desired"]["peers"]) or (
-            snap["desired_pub"] is not None and live["public_key"] != snap["desired_pub"])
-        if drift:
+        if how == "syncconf":
             pl["syncconf"] = True
-        return drift
+        return how is not None
 
     def _plan_absent(self, snap: dict[str, Any]) -> InterfacePlan:
         current, unit = snap["current"], snap["unit"]

@@ -22,16 +22,10 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend 
 )
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.interface import InterfaceBackend
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.psk import PskBackend
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.view import forwarding_text
 
 INTERFACE_PARAMS = ("name", "addresses", "listen_port", "private_key_file", "mtu", "fwmark", "implementation",
                     "enabled", "config_dir")
-
-
-def forwarding_text(family: str) -> str:
-    key = "net.ipv6.conf.all.forwarding" if family == "ipv6" else "net.ipv4.ip_forward"
-    return ("# Managed by fedmesh.cluster.wireguard_mesh_apply.\n"
-            "# This host relays mesh traffic for edge nodes behind NAT.\n"
-            f"{key} = 1\n")
 
 
 class MeshApplyPlan(Plan):

@@ -18,7 +18,15 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner impo
 from ansible_collections.fedmesh.cluster.plugins.module_utils.packages.dpkg import QUERY, parse_dpkg_query
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import config as wgconfig
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import keys as wgkeys
-from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend import Backend, file_mode, read_file
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard import view as wgview
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend import (
+    DROPIN_PATH,
+    DROPIN_TEXT,
+    Backend,
+    file_mode,
+    load_current,
+    read_file,
+)
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.info import gather
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.keyfile import KeyFileBackend
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.psk import SUFFIX
@@ -83,7 +91,7 @@ class MeshReadBackend:
             raise FedmeshError(problem, field="interface")
         if p["max_age_days"] is not None and p["max_age_days"] < 1:
             raise FedmeshError("max_age_days must be 1 or more (days)", field="max_age_days")
-        return {
+        out = {
             "wg_installed": self.node.has("wg"),
             "binaries": {b: self.node.has(b) for b in BINARIES},
             "kernel_module": self.node.kernel_module_available(),
@@ -93,12 +101,62 @@ class MeshReadBackend:
             "psk_dir_mode": None if not p["psk_dir"] else _mode_text(file_mode(p["psk_dir"])),
             "preshared_keys": read_preshared_keys(p["psk_dir"]),
         }
+        out["implementation"] = _implementation(p["implementation"], out["kernel_module"])
+        out["view"] = self._view(out)
+        return out
+
+    def _view(self, out: dict[str, Any]) -> dict[str, Any]:
+        """What ``wireguard_mesh_apply`` compares, secret-free (``view.config_view``), and ``local``: what it
+        would fix whatever its arguments (the unit, the file's mode and unmanaged settings, the drop-in, live
+        drift, missing binaries)."""
+        p = self.p
+        info = out["interfaces"][p["interface"]]
+        path = os.path.join(p["config_dir"], p["interface"] + ".conf")
+        local: list[str] = [f"{b} is not installed" for b in _needed_binaries(out["implementation"])
+                            if not out["binaries"].get(b)]
+        if p["implementation"] == "kernel" and not out["kernel_module"]:
+            local.append("no kernel module for implementation=kernel")
+        try:
+            snapshot, unmanaged = load_current(path)
+        except wgconfig.ConfigError:
+            snapshot, unmanaged = None, ["(the config cannot be parsed)"]
+        if snapshot is None:
+            local.append("no config")
+        if unmanaged:
+            local.append("unmanaged settings in the config")
+        if snapshot is not None and file_mode(path) != 0o600:
+            local.append("config mode is not 0600")
+        if not info["enabled"]:
+            local.append(f"wg-quick@{p['interface']} is not enabled")
+        if not info["active"]:
+            local.append(f"wg-quick@{p['interface']} is not active")
+        elif snapshot is not None:
+            live = {"public_key": info["public_key"], "peers": info["peers"]} if info["exists"] else None
+            drift = wgview.live_drift(live, set(snapshot["peers"]), info["config_public_key"])
+            if drift:
+                local.append(f"the live interface differs from the config ({drift})")
+        if out["implementation"] == "userspace" and read_file(DROPIN_PATH) != DROPIN_TEXT:
+            local.append("the userspace drop-in is missing")
+        fwd = p["forwarding_file"]
+        return {"config": wgview.config_view(snapshot, info["config_public_key"]), "local": local,
+                "forwarding": wgview.forwarding_state(read_file(fwd)) if fwd else None,
+                "psk_sha256": {n: wgview.psk_digest(k) for n, k in out["preshared_keys"].items()}}
 
     def plan(self, current: dict[str, Any]) -> Plan:
         return Plan(changed=False, values=current)
 
     def apply(self, plan: Plan) -> Result:  # never called: the plan has no changes
         return plan.result()
+
+
+def _implementation(requested: str, kernel_module: bool) -> str:
+    if requested == "auto":
+        return "kernel" if kernel_module else "userspace"
+    return requested
+
+
+def _needed_binaries(implementation: str) -> list[str]:
+    return ["wg", "wg-quick"] + (["wireguard-go"] if implementation == "userspace" else [])
 
 
 def _mode_text(mode: int | None) -> str | None:

@@ -1,7 +1,8 @@
 # Copyright: fedmesh.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Argument spec of the interface options wireguard_interface and wireguard_mesh_apply share
-(documented once, in doc_fragments/wireguard.py)."""
+(documented once, in doc_fragments/wireguard.py), and of the read options wireguard_mesh_read and
+wireguard_mesh_prepare share."""
 
 from __future__ import annotations
 
@@ -22,4 +23,16 @@ INTERFACE_SPEC = dict(
     implementation=dict(type="str", default="auto", choices=["auto", "kernel", "userspace"]),
     enabled=dict(type="bool", default=True),
     config_dir=dict(type="path", default="/etc/wireguard"),
+)
+
+MESH_READ_SPEC = dict(
+    interface=dict(type="str", required=True),
+    config_dir=dict(type="path", default="/etc/wireguard"),
+    key_file=dict(type="path"),
+    regenerate=dict(type="str", default="never", choices=["never", "max_age", "always"]),
+    max_age_days=dict(type="int"),
+    psk_dir=dict(type="path"),
+    packages=dict(type="list", elements="str", default=[]),
+    implementation=dict(type="str", default="auto", choices=["auto", "kernel", "userspace"]),
+    forwarding_file=dict(type="path"),
 )

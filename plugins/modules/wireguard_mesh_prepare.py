@@ -1,0 +1,175 @@
+#!/usr/bin/python
+# Copyright: fedmesh.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: wireguard_mesh_prepare
+short_description: Read a WireGuard mesh node and ensure its private key and the pair keys it owns, in one call
+version_added: 0.1.0
+author:
+  - fedmesh.cluster contributors (@fedmesh)
+description:
+  - The first of the P(fedmesh.cluster.wireguard_mesh#role) role's calls per node - the only one on a run with
+    nothing to change, one of two on a fresh converge (M(fedmesh.cluster.wireguard_mesh_apply) is the other).
+  - Does what M(fedmesh.cluster.wireguard_key) (O(key_file), with O(regenerate) and O(max_age_days)) and
+    M(fedmesh.cluster.wireguard_psk) (O(psk_create) in O(psk_dir), created when missing) would do, then returns
+    what M(fedmesh.cluster.wireguard_mesh_read) returns, of the state after the changes.
+  - In check mode nothing changes - the return is the state now (RV(key) still says C(ensure), the pair keys it
+    would create are not in RV(preshared_keys)), C(changed) and C(commands) say what would be done.
+  - B(The task must set C(no_log)) - RV(preshared_keys) holds secrets. The private key never leaves the node.
+  - M(fedmesh.cluster.wireguard_mesh_read) stays for reading without changing anything.
+extends_documentation_fragment:
+  - fedmesh.cluster.attributes
+  - fedmesh.cluster.attributes.full_support
+attributes:
+  platform:
+    description: Target operating systems this module is tested against.
+    support: full
+    platforms: debian
+options:
+  interface:
+    description: Interface to read - 1-15 characters of A-Z a-z 0-9 _ = + . - (not V(.) or V(..)).
+    type: str
+    required: true
+  config_dir:
+    description: Directory of the wg-quick config files.
+    type: path
+    default: /etc/wireguard
+  key_file:
+    description:
+      - The interface's private key file, ensured as M(fedmesh.cluster.wireguard_key) with O(regenerate) and
+        O(max_age_days) would (unset - no key is read or written).
+    type: path
+  regenerate:
+    description: As O(fedmesh.cluster.wireguard_key#module:regenerate).
+    type: str
+    choices: [never, max_age, always]
+    default: never
+  max_age_days:
+    description: The O(fedmesh.cluster.wireguard_key#module:max_age_days) for O(regenerate=max_age).
+    type: int
+  psk_dir:
+    description: Directory of the C(<peer>.psk) preshared key files (see M(fedmesh.cluster.wireguard_psk)).
+    type: path
+  packages:
+    description: Debian packages to look up with one C(dpkg-query) call.
+    type: list
+    elements: str
+    default: []
+  implementation:
+    description:
+      - The O(fedmesh.cluster.wireguard_mesh_apply#module:implementation) the apply would run with; RV(implementation)
+        is what V(auto) resolves to on this node, and RV(view) reports what that implementation still lacks.
+    type: str
+    choices: [auto, kernel, userspace]
+    default: auto
+  forwarding_file:
+    description: The O(fedmesh.cluster.wireguard_mesh_apply#module:forwarding_file) whose state RV(view) reports.
+    type: path
+  psk_create:
+    description:
+      - Peers whose pair key this node owns - C(<psk_dir>/<peer>.psk) is created (mode C(0600), the directory
+        C(0700)) when missing, as O(fedmesh.cluster.wireguard_psk#module:create). Existing files are never
+        touched or removed here.
+    type: list
+    elements: str
+    default: []
+seealso:
+  - module: fedmesh.cluster.wireguard_mesh_read
+  - module: fedmesh.cluster.wireguard_mesh_apply
+  - module: fedmesh.cluster.wireguard_key
+  - module: fedmesh.cluster.wireguard_psk
+"""
+
+EXAMPLES = r"""
+- name: Prepare the node for the mesh (its key, the pair keys it owns), and read it
+  fedmesh.cluster.wireguard_mesh_prepare:
+    interface: wg0
+    key_file: /etc/wireguard/wg0.key
+    psk_dir: /etc/wireguard/fedmesh-psk
+    psk_create: [n2, n3]
+    packages: [wireguard-tools]
+  register: node
+  no_log: true
+"""
+
+RETURN = r"""
+wg_installed:
+  description: Whether the C(wg) tool is installed.
+  returned: always
+  type: bool
+binaries:
+  description: Whether C(wg), C(wg-quick) and C(wireguard-go) are installed, by name.
+  returned: always
+  type: dict
+kernel_module:
+  description: Whether the WireGuard kernel module is loaded, built in or loadable (the collection's one probe).
+  returned: always
+  type: bool
+interfaces:
+  description: O(interface) as the C(interfaces) return of M(fedmesh.cluster.wireguard_info) (no secret).
+  returned: always
+  type: dict
+packages_missing:
+  description: The O(packages) dpkg does not list as installed.
+  returned: always
+  type: list
+  elements: str
+key:
+  description:
+    - O(key_file) - C(exists), C(public_key) (null when there is no valid key), C(ensure) (whether
+      M(fedmesh.cluster.wireguard_key) with the same O(regenerate) and O(max_age_days) would change it),
+      C(age_days), C(commands) (what it would do) and C(problem) (why it would fail, when it would).
+  returned: always
+  type: dict
+psk_dir_mode:
+  description: The mode of O(psk_dir) (e.g. V(0700)), null when it does not exist.
+  returned: always
+  type: str
+preshared_keys:
+  description: Peer name to the key in O(psk_dir) (secret - use C(no_log)); null for a file without a valid key.
+  returned: always
+  type: dict
+implementation:
+  description: O(implementation) resolved on this node (V(auto) - V(kernel) when the module is available).
+  returned: always
+  type: str
+view:
+  description:
+    - What M(fedmesh.cluster.wireguard_mesh_apply) compares, without a secret, so a controller can decide whether
+      the apply call is needed at all - C(config) (the config file's addresses, listen port, MTU, fwmark, public
+      key and peers by public key with name, endpoint, allowed IPs, keepalive and C(preshared_key_sha256); null
+      without a config), C(local) (what the apply would fix whatever its arguments - the unit not active or not
+      enabled, the file's mode or unmanaged settings, live drift from the file, the userspace drop-in, missing
+      binaries; empty when none), C(forwarding) (O(forwarding_file) - null when absent, V(ipv4) or V(ipv6) when
+      it is the apply's drop-in, V(other)) and C(psk_sha256) (peer to SHA-256 of its key file in O(psk_dir)).
+    - Hashes of 256-bit random keys, but keep the task C(no_log) anyway (it is, for RV(preshared_keys)).
+  returned: always
+  type: dict
+commands:
+  description: What was (or would be) done, never a key.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import run_module
+from ansible_collections.fedmesh.cluster.plugins.module_utils.common.runner import module_runner
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.mesh_prepare import MeshPrepareBackend
+from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.spec import MESH_READ_SPEC
+
+ARGUMENT_SPEC = dict(
+    **MESH_READ_SPEC,
+    psk_create=dict(type="list", elements="str", default=[]),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, MeshPrepareBackend(module.params, module_runner(module)))
+
+
+if __name__ == "__main__":
+    main()
