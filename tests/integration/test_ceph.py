@@ -58,7 +58,9 @@ def tb(testbed_factory) -> Testbed:
 def test_rerun_without_the_mesh_role_changes_nothing_and_vvv_shows_no_key(tb: Testbed, tmp_path: Path) -> None:
     # The no-change run is -vvv (no run only to grep its output), and without the mesh role: its facts are
     # missing, the role reads wg0 from the nodes and must still change nothing.
+    started = time.monotonic()
     role = play(tb, "ceph_role.yml", verbosity=3).assert_ok()
+    print(f"ceph role -vvv no-change run in {time.monotonic() - started:.0f}s")
     assert role.changed() == 0, f"second run changed something:\n{role.output[-4000:]}"
     assert "Read the mesh interface (the mesh role did not run in this run)" in role.output
     args = {"name": "client.vvv", "caps": {"mon": "allow r"}, "keyring_path": "/etc/ceph/ceph.client.vvv.keyring"}
@@ -234,8 +236,10 @@ def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path)
 
 
 def test_an_added_node_gets_its_osd_and_no_mon_beyond_the_count(tb: Testbed, tmp_path: Path) -> None:
+    started = time.monotonic()
     assert tb.add_node() == "node4"
     play(tb, "ceph_mesh.yml").assert_ok()  # node4 joins the mesh, then Ceph on its mesh address
+    print(f"node4 started and added (mesh, OSD, CephFS mount) in {time.monotonic() - started:.0f}s")
     facts = ch.wait_for(tb, tmp_path, lambda f: f["healthy"] and f["osds"]["up"] == 4 and f["osds"]["in"] == 4,
                      timeout=300)
     assert sorted(facts["mons"]["quorum"]) == NODES, facts["mons"]  # fedmesh_ceph_mon_count: 3
@@ -244,7 +248,9 @@ def test_an_added_node_gets_its_osd_and_no_mon_beyond_the_count(tb: Testbed, tmp
     assert [o["public_addr"].startswith(ch.mesh_address(tb, "node4") + ":") for o in osds].count(True) == 1, osds
     # node4 is a CephFS client like the others and sees what was written before it came
     assert tb.exec("node4", f"cat {ch.MOUNT}/while-degraded.txt").stdout == "degraded-write\n"
+    started = time.monotonic()
     rerun = play(tb, "ceph_mesh.yml").assert_ok()  # mesh + ceph + aggregator: a re-run changes nothing
+    print(f"mesh + ceph + aggregator no-change run on 4 nodes in {time.monotonic() - started:.0f}s")
     assert rerun.changed() == 0, f"re-run after adding node4 changed something:\n{rerun.output[-4000:]}"
 
 
