@@ -96,55 +96,54 @@ EXAMPLES = r"""
 
 RETURN = r"""
 wg_installed:
-  description: Whether the C(wg) tool is installed.
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:wg_installed),
+    of the state after this call (before it, in check mode).
   returned: always
   type: bool
 binaries:
-  description: Whether C(wg), C(wg-quick) and C(wireguard-go) are installed, by name.
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:binaries),
+    of the state after this call (before it, in check mode).
   returned: always
   type: dict
 kernel_module:
-  description: Whether the WireGuard kernel module is loaded, built in or loadable (the collection's one probe).
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:kernel_module),
+    of the state after this call (before it, in check mode).
   returned: always
   type: bool
 interfaces:
-  description: O(interface) as the C(interfaces) return of M(fedmesh.cluster.wireguard_info) (no secret).
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:interfaces),
+    of the state after this call (before it, in check mode).
   returned: always
   type: dict
 packages_missing:
-  description: The O(packages) dpkg does not list as installed.
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:packages_missing),
+    of the state after this call (before it, in check mode).
   returned: always
   type: list
   elements: str
 key:
-  description:
-    - O(key_file) - C(exists), C(public_key) (null when there is no valid key), C(ensure) (whether
-      M(fedmesh.cluster.wireguard_key) with the same O(regenerate) and O(max_age_days) would change it),
-      C(age_days), C(commands) (what it would do) and C(problem) (why it would fail, when it would).
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:key),
+    of the state after this call (before it, in check mode).
   returned: always
   type: dict
 psk_dir_mode:
-  description: The mode of O(psk_dir) (e.g. V(0700)), null when it does not exist.
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:psk_dir_mode),
+    of the state after this call (before it, in check mode).
   returned: always
   type: str
 preshared_keys:
-  description: Peer name to the key in O(psk_dir) (secret - use C(no_log)); null for a file without a valid key.
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:preshared_keys),
+    of the state after this call (before it, in check mode).
   returned: always
   type: dict
 implementation:
-  description: O(implementation) resolved on this node (V(auto) - V(kernel) when the module is available).
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:implementation),
+    of the state after this call (before it, in check mode).
   returned: always
   type: str
 view:
-  description:
-    - What M(fedmesh.cluster.wireguard_mesh_apply) compares, without a secret, so a controller can decide whether
-      the apply call is needed at all - C(config) (the config file's addresses, listen port, MTU, fwmark, public
-      key and peers by public key with name, endpoint, allowed IPs, keepalive and C(preshared_key_sha256); null
-      without a config), C(local) (what the apply would fix whatever its arguments - the unit not active or not
-      enabled, the file's mode or unmanaged settings, live drift from the file, the userspace drop-in, missing
-      binaries; empty when none), C(forwarding) (O(forwarding_file) - null when absent, V(ipv4) or V(ipv6) when
-      it is the apply's drop-in, V(other)) and C(psk_sha256) (peer to SHA-256 of its key file in O(psk_dir)).
-    - Hashes of 256-bit random keys, but keep the task C(no_log) anyway (it is, for RV(preshared_keys)).
+  description: As RV(fedmesh.cluster.wireguard_mesh_read#module:view),
+    of the state after this call (before it, in check mode).
   returned: always
   type: dict
 commands:
