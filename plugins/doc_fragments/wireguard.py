@@ -71,3 +71,43 @@ options:
     type: path
     default: /etc/wireguard
 """
+
+    # The options wireguard_mesh_read and wireguard_mesh_prepare share (the prepare is the read plus the key and
+    # the pair keys it ensures).
+    MESH_READ = r"""
+options:
+  interface:
+    description: Interface to read - 1-15 characters of A-Z a-z 0-9 _ = + . - (not V(.) or V(..)).
+    type: str
+    required: true
+  config_dir:
+    description: Directory of the wg-quick config files.
+    type: path
+    default: /etc/wireguard
+  regenerate:
+    description: As O(fedmesh.cluster.wireguard_key#module:regenerate).
+    type: str
+    choices: [never, max_age, always]
+    default: never
+  max_age_days:
+    description: The O(fedmesh.cluster.wireguard_key#module:max_age_days) for O(regenerate=max_age).
+    type: int
+  psk_dir:
+    description: Directory of the C(<peer>.psk) preshared key files (see M(fedmesh.cluster.wireguard_psk)).
+    type: path
+  packages:
+    description: Debian packages to look up with one C(dpkg-query) call.
+    type: list
+    elements: str
+    default: []
+  implementation:
+    description:
+      - The O(fedmesh.cluster.wireguard_mesh_apply#module:implementation) the apply would run with; RV(implementation)
+        is what V(auto) resolves to on this node, and RV(view) reports what that implementation still lacks.
+    type: str
+    choices: [auto, kernel, userspace]
+    default: auto
+  forwarding_file:
+    description: The O(fedmesh.cluster.wireguard_mesh_apply#module:forwarding_file) whose state RV(view) reports.
+    type: path
+"""
