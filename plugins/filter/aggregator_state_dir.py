@@ -48,10 +48,6 @@ from typing import Any
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.storage_paths import aggregator_state_dir
 
 
-def _filter(explicit: Any, storage_path: Any, deployed: Any = None) -> dict[str, str]:
-    return aggregator_state_dir(explicit, storage_path, deployed)
-
-
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"aggregator_state_dir": _filter}
+        return {"aggregator_state_dir": aggregator_state_dir}

@@ -150,10 +150,20 @@ class Backend:
         return False
 
 
-def resolve_implementation(backend: Backend, requested: str) -> str:
+def pick_implementation(requested: str, kernel_module: bool) -> str:
+    """``auto`` -> ``kernel`` when the module is available, else ``userspace``; others as requested."""
     if requested == "auto":
-        return "kernel" if backend.kernel_module_available() else "userspace"
+        return "kernel" if kernel_module else "userspace"
     return requested
+
+
+def resolve_implementation(backend: Backend, requested: str) -> str:
+    return pick_implementation(requested, requested == "auto" and backend.kernel_module_available())
+
+
+def needed_binaries(implementation: str) -> list[str]:
+    """The commands an interface of *implementation* needs on the node."""
+    return ["wg", "wg-quick"] + (["wireguard-go"] if implementation == "userspace" else [])
 
 
 def load_current(path: str) -> tuple[dict[str, Any] | None, list[str]]:

@@ -31,6 +31,7 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend 
     diff_texts,
     file_mode,
     load_current,
+    needed_binaries,
     read_file,
     resolve_implementation,
     write_private_file,
@@ -111,7 +112,7 @@ class InterfaceBackend:
         if requested == "kernel" and not self.node.kernel_module_available():
             raise FedmeshError("implementation=kernel but the wireguard kernel module is not available on this node",
                                field="implementation", fix="use implementation=userspace (wireguard-go) or auto")
-        for binary in ["wg", "wg-quick"] + (["wireguard-go"] if implementation == "userspace" else []):
+        for binary in needed_binaries(implementation):
             if not self.node.has(binary):
                 package = "wireguard-go" if binary == "wireguard-go" else "wireguard-tools"
                 if not self.check_mode:

@@ -25,6 +25,8 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.backend 
     Backend,
     file_mode,
     load_current,
+    needed_binaries,
+    pick_implementation,
     read_file,
 )
 from ansible_collections.fedmesh.cluster.plugins.module_utils.wireguard.info import gather
@@ -101,7 +103,7 @@ class MeshReadBackend:
             "psk_dir_mode": None if not p["psk_dir"] else _mode_text(file_mode(p["psk_dir"])),
             "preshared_keys": read_preshared_keys(p["psk_dir"]),
         }
-        out["implementation"] = _implementation(p["implementation"], out["kernel_module"])
+        out["implementation"] = pick_implementation(p["implementation"], out["kernel_module"])
         out["view"] = self._view(out)
         return out
 
@@ -112,7 +114,7 @@ class MeshReadBackend:
         p = self.p
         info = out["interfaces"][p["interface"]]
         path = os.path.join(p["config_dir"], p["interface"] + ".conf")
-        local: list[str] = [f"{b} is not installed" for b in _needed_binaries(out["implementation"])
+        local: list[str] = [f"{b} is not installed" for b in needed_binaries(out["implementation"])
                             if not out["binaries"].get(b)]
         if p["implementation"] == "kernel" and not out["kernel_module"]:
             local.append("no kernel module for implementation=kernel")
@@ -147,16 +149,6 @@ class MeshReadBackend:
 
     def apply(self, plan: Plan) -> Result:  # never called: the plan has no changes
         return plan.result()
-
-
-def _implementation(requested: str, kernel_module: bool) -> str:
-    if requested == "auto":
-        return "kernel" if kernel_module else "userspace"
-    return requested
-
-
-def _needed_binaries(implementation: str) -> list[str]:
-    return ["wg", "wg-quick"] + (["wireguard-go"] if implementation == "userspace" else [])
 
 
 def _mode_text(mode: int | None) -> str | None:
