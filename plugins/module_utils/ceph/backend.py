@@ -72,10 +72,14 @@ class Ceph:
     def reachable(self) -> Optional[str]:
         """None when the cluster answers, else why not (no ceph, no config, no quorum within the timeout)."""
         try:
-            self.call(["fsid"])
+            self.fsid()
         except CephError as exc:
-            return exc.problem.splitlines()[-1] if exc.problem else f"ceph exited {exc.rc}"
+            return exc.reason
         return None
+
+    def fsid(self) -> str:
+        """The cluster's fsid: the cheapest call that proves the cluster answers."""
+        return self.call(["fsid"])[1].strip()
 
     def osd_dump(self) -> dict:
         return parse_osd_dump(self.json(["osd", "dump"]))

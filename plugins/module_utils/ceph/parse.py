@@ -30,6 +30,11 @@ class CephError(Exception):
         self.rc = rc
         super().__init__(self.problem)
 
+    @property
+    def reason(self) -> str:
+        """The last line of the problem: why the cluster did not answer."""
+        return self.problem.splitlines()[-1] if self.problem else f"ceph exited {self.rc}"
+
 
 def loads(out: str, command: str = "") -> Any:
     """JSON of a ceph command (some print a blank line first)."""

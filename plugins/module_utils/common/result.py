@@ -25,15 +25,20 @@ class Plan:
         self.changed = bool(self.commands) if changed is None else changed
         self.values: Dict[str, Any] = dict(values or {})
         self.warnings: List[str] = list(warnings or [])
+        # Several files' diffs (Ansible's list form: before_header/after_header/before/after each); when set,
+        # the diff is this list instead of before/after.
+        self.diffs: List[Dict[str, Any]] = []
 
     def result(self, values: Optional[Dict[str, Any]] = None, commands: Optional[List[str]] = None,
                changed: Optional[bool] = None, after: Any = None) -> Result:
         merged = dict(self.values)
         merged.update(values or {})
-        return Result(before=self.before, after=self.after if after is None else after,
-                      commands=self.commands if commands is None else commands,
-                      changed=self.changed if changed is None else changed,
-                      values=merged, warnings=self.warnings)
+        result = Result(before=self.before, after=self.after if after is None else after,
+                        commands=self.commands if commands is None else commands,
+                        changed=self.changed if changed is None else changed,
+                        values=merged, warnings=self.warnings)
+        result.diffs = self.diffs
+        return result
 
 
 class Result(Plan):
@@ -43,6 +48,8 @@ class Result(Plan):
         out: Dict[str, Any] = dict(self.values)
         out["changed"] = self.changed
         out.setdefault("commands", self.commands)
-        if diff and (self.before is not None or self.after is not None):
+        if diff and self.diffs:
+            out["diff"] = self.diffs
+        elif diff and (self.before is not None or self.after is not None):
             out["diff"] = {"before": self.before, "after": self.after}
         return out

@@ -36,6 +36,29 @@ def test_info_reads_a_healthy_cluster_with_a_constant_number_of_calls() -> None:
     assert len(fake.calls) == 7 and "pg stat" not in fake.calls and fake.mutations() == []
 
 
+@pytest.mark.parametrize(("subset", "calls", "keys"), [
+    (["mons"], ["fsid", "quorum_status"], {"mons"}),
+    (["osds"], ["fsid", "osd dump"], {"osds", "pools", "flags"}),
+    (["health"], ["fsid", "status", "health detail"], {"health", "pgs", "healthy"}),
+    (["fsid"], ["fsid"], set()),
+    (["filesystems", "mgr"], ["fsid", "osd dump", "mgr dump", "fs dump"], {"filesystems", "mgr"}),
+])
+def test_info_gathers_only_the_subsets_asked(subset, calls, keys) -> None:
+    fake = FakeCeph(READ)
+    facts = execute(InfoBackend(dict(CONN, gather_subset=subset), fake), check_mode=False).values
+    assert fake.calls == calls and facts["calls"] == len(calls)
+    assert facts["available"] and facts["fsid"] == "5e70a876-3603-4f54-ae0e-130e7fec04a5"
+    every = {"health", "pgs", "healthy", "mons", "mgr", "osds", "pools", "flags", "filesystems"}
+    assert {k for k in every if k in facts} == keys
+    assert facts["version"]["major"] == 16 and "version" in facts["gathered"]
+
+
+def test_info_version_alone_does_not_ask_the_cluster() -> None:
+    fake = FakeCeph({})  # any ceph call but --version fails the test
+    facts = execute(InfoBackend(dict(CONN, gather_subset=["version"]), fake), check_mode=False).values
+    assert fake.calls == [] and facts["version"]["release"] == "pacific" and "available" not in facts
+
+
 def test_info_says_degraded() -> None:
     fake = FakeCeph(dict(READ, **{"health detail": "degraded_health_detail.json", "osd dump": "degraded_osd_dump.json",
                                   "status": "degraded_status.json"}))
