@@ -12,7 +12,7 @@ description:
   - Used by the P(fedmesh.cluster.ceph#role) role to write everything a Ceph host needs on disk in one
     M(fedmesh.cluster.files) call - C(/etc/ceph), the role's state folder, ceph.conf, the data folders of the
     mon, mgr and MDS daemons the host runs, the drop-ins that start the daemons after the mesh interface, and
-    on joining hosts the mon. and admin keyrings copied from the first mon (as O(_input.secret_files), never
+    on joining hosts the mon. and admin keyrings copied from the first mon (as C(secret_files), never
     logged).
   - The companion filter C(fedmesh.cluster.ceph_client_files) gives a CephFS client's ceph.conf (hosts outside
     the Ceph group), mount points, mount units and its user's keyring.

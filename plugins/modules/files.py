@@ -162,7 +162,8 @@ ARGUMENT_SPEC = dict(
     directories=dict(type="list", elements="dict", default=[], options=dict(_ENTRY)),
     files=dict(type="list", elements="dict", default=[],
                options=dict(_ENTRY, content=dict(type="str", required=True), diff=dict(type="bool", default=True))),
-    secret_files=dict(type="list", elements="dict", default=[],
+    # no_log on the content only: on the whole list it would mask every path, owner and mode in the output too.
+    secret_files=dict(type="list", elements="dict", default=[], no_log=False,
                       options=dict(_ENTRY, content=dict(type="str", required=True, no_log=True))),
 )
 

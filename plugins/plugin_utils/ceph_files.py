@@ -60,10 +60,10 @@ def host_files(layout: dict[str, Any], host: str, *, cluster: str, state_dir: st
 
 
 def mount_unit_text(mount: dict[str, Any], *, user: str, conf_path: str, major: int, server: bool,
-               mesh_unit: str, version: str) -> str:
+                    mesh_unit: str, version: str) -> str:
     """The systemd mount unit of one CephFS mount through ceph-fuse."""
-    after = " ".join(["network-online.target"] + (["ceph.target"] if server else []) + ([mesh_unit] if mesh_unit
-                                                                                         else []))
+    after = " ".join(["network-online.target"] + (["ceph.target"] if server else [])
+                     + ([mesh_unit] if mesh_unit else []))
     fs_option = "client_fs" if int(major) >= 16 else "client_mds_namespace"
     user_id = user[len("client."):] if user.startswith("client.") else user
     # The same text the role's template wrote before (no rewrite and remount on upgrade).
@@ -90,9 +90,10 @@ def client_files(layout: dict[str, Any], *, cluster: str, conf_path: str, conf: 
     mount units.  ``secrets`` is the ``slurp`` of the fsid and the mount user's keyring (items 0-1)."""
     dirs = [_dir("/etc/ceph")] + [_dir(m["path"], None) for m in layout["mounts"]]
     files = [] if server or _slurped(secrets, 0) is None else [_file(conf_path, conf)]
-    files += [_file(f"{UNITS}/{m['unit']}", mount_unit_text(m, user=user, conf_path=conf_path, major=major,
-                                                       server=server, mesh_unit=mesh_unit, version=version))
-              for m in layout["mounts"]]
+    for m in layout["mounts"]:
+        unit = mount_unit_text(m, user=user, conf_path=conf_path, major=major, server=server, mesh_unit=mesh_unit,
+                               version=version)
+        files.append(_file(f"{UNITS}/{m['unit']}", unit))
     keyring = _slurped(secrets, 1)
     secret_files = [] if keyring is None else [_file(f"/etc/ceph/{cluster}.{user}.keyring", keyring, "root", "0600")]
     return {"directories": dirs, "files": files, "secret_files": secret_files}

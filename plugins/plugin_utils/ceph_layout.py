@@ -86,6 +86,10 @@ def plan_layout(hosts: list[str], addresses: dict[str, str], mon_count: int, mgr
         "first_mon": mons[0] if mons else None,
         "mgrs": hosts[:mgr_count] if isinstance(mgr_count, int) else [],
         "mds": hosts[:mds_count] if isinstance(mds_count, int) else [],
+        # The mon, mgr and MDS units of this host (its OSDs' units are ceph_osd's).
+        "daemon_units": [f"ceph-{kind}@{host}" for kind, members in
+                         (("mon", mons), ("mgr", hosts[:mgr_count] if isinstance(mgr_count, int) else []),
+                          ("mds", hosts[:mds_count] if isinstance(mds_count, int) else [])) if host in members],
         "addresses": {h: str(a) for h, a in parsed.items()},
         "address": str(parsed.get(host, "")),
         "mon_host": mon_host,

@@ -21,6 +21,12 @@ def test_without_a_mesh_the_public_network_is_the_hosts_addresses() -> None:
     assert out["cluster_network"] == out["public_network"] and out["address"] == "10.89.0.12"
 
 
+def test_each_host_knows_its_mon_mgr_and_mds_units() -> None:
+    assert layout(HOSTS, PLAIN, "node1")["daemon_units"] == ["ceph-mon@node1", "ceph-mgr@node1", "ceph-mds@node1"]
+    assert layout(HOSTS, PLAIN, "node3")["daemon_units"] == ["ceph-mon@node3"]
+    assert layout([*HOSTS, "node4"], dict(PLAIN, node4={"ansible_host": "10.89.0.14"}), "node4")["daemon_units"] == []
+
+
 def test_with_the_mesh_the_public_and_cluster_network_is_the_mesh_cidr() -> None:
     out = layout(HOSTS, MESH, "node1")
     assert out["errors"] == [] and out["network_source"] == "mesh"
