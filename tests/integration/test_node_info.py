@@ -1,4 +1,4 @@
-"""fedmesh.cluster.node_info and the common role on real test-bed nodes."""
+"""fedmesh.cluster.node_info, fedmesh.cluster.files and the common role on real test-bed nodes."""
 from __future__ import annotations
 
 import json
@@ -82,3 +82,40 @@ def test_common_role_rejects_wrong_variable_type(tb: Testbed) -> None:
     res = play(tb, "common.yml", extra_vars={"fedmesh_common_time_sync": "sometimes"})
     assert res.rc != 0
     assert "fedmesh_common_time_sync" in res.output
+
+
+# ---------------------------------------------------------------- fedmesh.cluster.files
+ROOT = "/srv/fedmesh-files-test"
+
+
+def test_files_check_run_check_run_then_on_the_node(tb: Testbed) -> None:
+    first_check = play(tb, "files.yml", check=True, diff=True, verbosity=3).assert_ok()
+    assert first_check.changed("node1") == 1 and "AQD-not-a-real-key" not in first_check.output
+    assert tb.exec("node1", f"test -e {ROOT} && echo yes || echo no").stdout.strip() == "no", "check mode wrote"
+    run = play(tb, "files.yml", diff=True, verbosity=3).assert_ok()
+    again = play(tb, "files.yml", check=True, diff=True).assert_ok()
+    rerun = play(tb, "files.yml").assert_ok()
+    assert again.changed() == 0 and rerun.changed() == 0, again.output[-3000:] + rerun.output[-3000:]
+    assert f'changed_paths=["{ROOT}", "{ROOT}/state", "{ROOT}/state/drop.d"' in run.output
+    assert "After=variant-1.service" in run.output  # the config file's diff is shown
+    assert "AQD-not-a-real-key" not in run.output, "a secret file's content appears in the -vvv output"
+    stat = tb.exec("node1", f"stat -c '%n %a %U:%G' {ROOT} {ROOT}/state/drop.d {ROOT}/state/drop.d/a.conf "
+                            f"{ROOT}/state/key").stdout.split("\n")
+    assert stat[:4] == [f"{ROOT} 755 root:root", f"{ROOT}/state/drop.d 750 nobody:nogroup",
+                        f"{ROOT}/state/drop.d/a.conf 644 root:root", f"{ROOT}/state/key 600 nobody:root"], stat
+    assert tb.exec("node1", f"cat {ROOT}/state/key").stdout == "AQD-not-a-real-key-1\n"
+    # one content and one mode changed: only that file is rewritten, the secret too (its content changed)
+    changed = play(tb, "files.yml", diff=True, extra_vars={"files_variant": 2}).assert_ok()
+    assert changed.changed("node1") == 1 and "-After=variant-1.service" in changed.output
+    assert "AQD-not-a-real-key" not in changed.output
+    assert tb.exec("node1", f"stat -c %a {ROOT}/state/drop.d/a.conf").stdout.strip() == "640"
+    assert tb.exec("node1", f"cat {ROOT}/state/key").stdout == "AQD-not-a-real-key-2\n"
+
+
+@pytest.mark.hostile("files", "`files` with an owner that does not exist, on a real node",
+                     "error naming `secret_files[0].owner`, nothing written (not even the entries before it)")
+def test_files_unknown_owner_is_refused_and_nothing_is_written(tb: Testbed) -> None:
+    bad = play(tb, "files_bad_owner.yml")
+    assert bad.rc != 0 and "secret_files[0].owner: no user 'no-such-user-fedmesh' on this host" in bad.output
+    assert "nothing was changed" in bad.output and "AQD-bad-secret" not in bad.output
+    assert tb.exec("node1", "test -e /srv/fedmesh-files-bad && echo yes || echo no").stdout.strip() == "no"
