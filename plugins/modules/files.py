@@ -14,9 +14,11 @@ description:
     seconds of start-up - per path. The fedmesh.cluster roles use it for the configuration, keyrings, unit
     drop-ins and folders a host needs, so a run that changes nothing costs one call.
   - Reads every path first; in check mode it reports what it would create, rewrite, C(chmod) or C(chown).
+  - A directory that is a symbolic link to a directory is followed (its target is managed); a file that is a
+    symbolic link is refused (writing it would replace the link).
   - Refuses the whole request before anything changes when an entry is wrong - a relative path, a path listed
     twice, a file whose folder neither exists nor is listed, an unknown owner or group, a mode that is not
-    octal, a path that is a symbolic link or of the other kind - and the message names the entry (for example
+    octal, a file that is a symbolic link, a path of the other kind - and the message names the entry (for example
     C(files[2].mode)). In check mode an owner or group that does not exist yet is a warning (a package the
     same run installs may create it).
   - A directory's missing parents are created first, as C(mkdir -p) does (root, V(0755)).

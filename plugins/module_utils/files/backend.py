@@ -27,10 +27,17 @@ HIDDEN = "(secret content, not shown)\n"
 
 
 def read_path(entry: Entry) -> Optional[Dict[str, Any]]:
-    """What is at ``entry.path`` now (None when nothing is); refuses a path of the wrong kind."""
+    """What is at ``entry.path`` now (None when nothing is); refuses a path of the wrong kind.
+
+    A directory may be a symbolic link to one (a data folder moved to another disk): its target is managed, as
+    ``ansible.builtin.file`` does.  A file must not be a link: writing it would replace the link.
+    """
     try:
-        st = os.lstat(entry.path)
+        st = os.stat(entry.path) if entry.is_dir else os.lstat(entry.path)
     except FileNotFoundError:
+        if entry.is_dir and os.path.islink(entry.path):
+            raise FedmeshError(f"{entry.path} is a symbolic link to nothing", field=f"{entry.field}.path",
+                               fix="remove the dangling link or create its target") from None
         return None
     want = "a directory" if entry.is_dir else "a regular file"
     ok = stat.S_ISDIR(st.st_mode) if entry.is_dir else stat.S_ISREG(st.st_mode)

@@ -151,3 +151,17 @@ def test_an_unknown_owner_is_a_warning_in_check_mode_and_an_error_otherwise(tmp_
     with pytest.raises(FedmeshError) as err:
         run(want)
     assert err.value.field == "directories[0].owner" and not (tmp_path / "d").exists()
+
+
+def test_a_directory_that_is_a_link_to_a_directory_is_followed(tmp_path) -> None:
+    (tmp_path / "disk").mkdir(mode=0o700)
+    (tmp_path / "data").symlink_to(tmp_path / "disk")
+    want = {"directories": [{"path": str(tmp_path / "data"), "mode": "0750"}],
+            "files": [{"path": str(tmp_path / "data" / "f"), "content": "x"}]}
+    assert run(want).commands == [f"chmod 0750 {tmp_path / 'data'}", f"write {tmp_path / 'data' / 'f'} (mode 0644)"]
+    assert (tmp_path / "data").is_symlink() and mode(tmp_path / "disk") == 0o750
+    assert (tmp_path / "disk" / "f").read_text() == "x" and not run(want).changed
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(FedmeshError) as err:
+        run({"directories": [{"path": str(tmp_path / "dangling")}]})
+    assert "symbolic link to nothing" in err.value.message
