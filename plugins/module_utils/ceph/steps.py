@@ -11,6 +11,10 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.common.result impo
 
 from .backend import Ceph, failed, unreachable
 from .parse import CephError
+
+# What the ceph CLI prints when it reaches no mon (no config, no key, a timeout): `[errno N] ... (error
+# connecting to the cluster)`.
+CONNECT_FAILED = "error connecting to the cluster"
 from .plan import text
 
 
@@ -30,12 +34,13 @@ class StepBackend:
         self.ceph = ceph or Ceph(run, self.params)
 
     def read(self) -> Any:
-        reason = self.ceph.reachable()
-        if reason:
-            raise unreachable(reason)
+        # No `ceph fsid` first to see whether the cluster answers: the first read tells, and a no-change run
+        # saves one ceph start-up (~0.4 s on the node) per module call.
         try:
             return self.snapshot()
         except CephError as exc:
+            if CONNECT_FAILED in exc.problem:
+                raise unreachable(exc.reason) from None
             raise failed(exc, None, self.ceph, []) from None
 
     def snapshot(self) -> Any:

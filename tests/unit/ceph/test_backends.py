@@ -74,10 +74,18 @@ def test_info_on_a_node_without_a_cluster_is_not_an_error() -> None:
     assert facts["available"] is False and "error connecting" in facts["reason"]
 
 
+def test_a_cluster_that_does_not_answer_is_named_and_nothing_runs() -> None:
+    fake = FakeCeph({"osd dump": (1, "", "[errno 110] RADOS timed out (error connecting to the cluster)\n")})
+    with pytest.raises(FedmeshError) as err:
+        execute(PoolBackend(pool(size=2), fake), False)
+    assert "the Ceph cluster does not answer ([errno 110] RADOS timed out" in err.value.message
+    assert err.value.message.endswith("nothing was changed") and fake.mutations() == []
+
+
 def test_pool_unchanged_is_one_osd_dump() -> None:
     fake = FakeCeph(READ)
     result = execute(PoolBackend(pool(size=3, min_size=2, application="rbd", quota_max_bytes=1073741824), fake), False)
-    assert result.changed is False and fake.calls == ["fsid", "osd dump"]
+    assert result.changed is False and fake.calls == ["osd dump"]
 
 
 def test_pool_size_change_check_mode_shows_the_diff_and_runs_nothing() -> None:
@@ -193,7 +201,7 @@ def test_config_compared_as_ceph_normalises() -> None:
     fake = FakeCeph({"fsid": READ["fsid"], "config help osd_memory_target": HELP,
                      "config dump": (0, json.dumps(dump), "")})
     result = execute(ConfigBackend(CONFIG, fake), check_mode=False)
-    assert result.changed is False and fake.calls == ["fsid", "config help osd_memory_target", "config dump"]
+    assert result.changed is False and fake.calls == ["config help osd_memory_target", "config dump"]
 
 
 def test_config_change_shows_the_diff() -> None:

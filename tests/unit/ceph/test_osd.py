@@ -29,7 +29,7 @@ def test_an_existing_osd_is_recognised_by_its_fsid(tmp_path) -> None:
     (folder / "fsid").write_text(uuid + "\n")
     fake = FakeCeph(READ)
     result = execute(backend(tmp_path, fake, path=str(data)), check_mode=False)
-    assert result.changed is False and result.values["osd"]["id"] == 1 and fake.calls == ["fsid", "osd dump"]
+    assert result.changed is False and result.values["osd"]["id"] == 1 and fake.calls == ["osd dump"]
 
 
 def test_a_new_file_osd_in_check_mode_reports_the_steps(tmp_path) -> None:
