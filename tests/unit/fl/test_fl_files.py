@@ -8,6 +8,7 @@ import pwd
 from pathlib import Path
 
 import pytest
+from ansible.errors import AnsibleFilterError
 from ansible_collections.fedmesh.cluster.plugins.filter.fl_aggregator_files import fl_aggregator_files
 from ansible_collections.fedmesh.cluster.plugins.filter.fl_client_files import fl_client_files
 from ansible_collections.fedmesh.cluster.plugins.filter.fl_package_files import fl_package_files
@@ -15,7 +16,6 @@ from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module impo
 from ansible_collections.fedmesh.cluster.plugins.module_utils.files.backend import HIDDEN, FilesBackend
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.fl_files import FlFilesError, merge
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.tree import tree_files
-from ansible.errors import AnsibleFilterError
 
 PACKAGE = Path(__file__).resolve().parents[3] / "src" / "fedmesh_fl"
 ME = pwd.getpwuid(os.geteuid()).pw_name
@@ -92,7 +92,8 @@ def test_the_same_folder_with_the_same_settings_is_kept_once() -> None:
 def test_the_package_tree_lists_every_folder_and_text_file(tmp_path: Path) -> None:
     out = tree_files(str(PACKAGE), "/opt/fedmesh/lib//fedmesh_fl", **TREE_OPTS)
     dirs = [d["path"] for d in out["directories"]]
-    assert dirs == ["/opt/fedmesh/lib/fedmesh_fl", "/opt/fedmesh/lib/fedmesh_fl/core", "/opt/fedmesh/lib/fedmesh_fl/service"]
+    root = "/opt/fedmesh/lib/fedmesh_fl"
+    assert dirs == [root, f"{root}/core", f"{root}/service"]
     files = {f["path"]: f for f in out["files"]}
     assert "/opt/fedmesh/lib/fedmesh_fl/service/__main__.py" in files and not any("__pycache__" in p for p in files)
     assert files["/opt/fedmesh/lib/fedmesh_fl/wire.py"]["content"] == (PACKAGE / "wire.py").read_text()
@@ -116,8 +117,9 @@ def test_tree_files_refuses_a_bad_dest_and_binary_files(tmp_path: Path, dest: st
 def _install(tmp_path: Path, token: str, check: bool = False):
     lib = str(tmp_path / "lib")
     opts = dict(TREE_OPTS, owner=ME, group=MY_GROUP)
-    extra = fl_client_files(str(tmp_path / "etc"), str(tmp_path / "data"), user=ME, token_file=str(tmp_path / "etc" / "t"),
-                            token=token, unit_file=str(tmp_path / "etc" / "c.service"), unit="[Unit]\n", secure=True)
+    extra = fl_client_files(str(tmp_path / "etc"), str(tmp_path / "data"), user=ME,
+                            token_file=str(tmp_path / "etc" / "t"), token=token,
+                            unit_file=str(tmp_path / "etc" / "c.service"), unit="[Unit]\n", secure=True)
     extra["directories"] = [dict(d, group=MY_GROUP) for d in extra["directories"]]
     extra["secret_files"] = [dict(f, group=MY_GROUP) for f in extra["secret_files"]]
     paths = fl_package_files(tree_files(str(PACKAGE), f"{lib}/fedmesh_fl", **opts), lib, extra)
@@ -131,7 +133,8 @@ def test_the_real_package_installs_in_one_call_then_nothing_changes(tmp_path: Pa
     assert planned.changed and not (tmp_path / "lib").exists()
     done, _ = _install(tmp_path, "tok-1")
     assert done.values["changed_paths"] == planned.values["changed_paths"]
-    assert (tmp_path / "lib" / "fedmesh_fl" / "service" / "app.py").read_bytes() == (PACKAGE / "service" / "app.py").read_bytes()
+    app = tmp_path / "lib" / "fedmesh_fl" / "service" / "app.py"
+    assert app.read_bytes() == (PACKAGE / "service" / "app.py").read_bytes()
     assert oct(os.stat(tmp_path / "etc" / "t").st_mode & 0o777) == "0o600"
     again, _ = _install(tmp_path, "tok-1")
     assert not again.changed and again.values["changed_paths"] == []
