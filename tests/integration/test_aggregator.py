@@ -135,6 +135,7 @@ def test_config_change_restarts_the_service(tb: Testbed, shard: str) -> None:
 def test_only_what_a_service_reads_restarts_it(tb: Testbed, shard: str) -> None:
     """One files call per role writes more than the service reads: a change of the aggregator's URL record alone
     restarts nothing; a new client token (written in the package call, never shown) restarts the client."""
+    play(tb, "aggregator.yml").assert_ok()  # the defaults again (an earlier test changed the quorum)
     agg_pid = _sh(tb, "node1", "systemctl show -p MainPID --value fedmesh-aggregator")
     res = play(tb, "aggregator.yml", diff=True, extra_vars={"fedmesh_aggregator_advertise_host": "agg.example"})
     assert res.assert_ok().changed("node1") == 1, res.output[-3000:]  # the files call, no restart
