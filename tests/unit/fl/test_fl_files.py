@@ -98,7 +98,8 @@ def test_the_package_tree_lists_every_folder_and_text_file(tmp_path: Path) -> No
     assert "/opt/fedmesh/lib/fedmesh_fl/service/__main__.py" in files and not any("__pycache__" in p for p in files)
     assert files["/opt/fedmesh/lib/fedmesh_fl/wire.py"]["content"] == (PACKAGE / "wire.py").read_text()
     assert {(f["mode"], f["owner"], f["diff"]) for f in out["files"]} == {("0644", "root", False)}
-    only_py = tree_files(str(PACKAGE), "/x", **dict(TREE_OPTS, patterns=["*.py"]))
+    py_opts = {**TREE_OPTS, "patterns": ["*.py"]}
+    only_py = tree_files(str(PACKAGE), "/x", **py_opts)
     assert len(only_py["files"]) == len([p for p in files if p.endswith(".py")])
 
 
@@ -116,7 +117,7 @@ def test_tree_files_refuses_a_bad_dest_and_binary_files(tmp_path: Path, dest: st
 
 def _install(tmp_path: Path, token: str, check: bool = False):
     lib = str(tmp_path / "lib")
-    opts = dict(TREE_OPTS, owner=ME, group=MY_GROUP)
+    opts = {**TREE_OPTS, "owner": ME, "group": MY_GROUP}
     extra = fl_client_files(str(tmp_path / "etc"), str(tmp_path / "data"), user=ME,
                             token_file=str(tmp_path / "etc" / "t"), token=token,
                             unit_file=str(tmp_path / "etc" / "c.service"), unit="[Unit]\n", secure=True)
@@ -131,15 +132,15 @@ def _install(tmp_path: Path, token: str, check: bool = False):
 def test_the_real_package_installs_in_one_call_then_nothing_changes(tmp_path: Path) -> None:
     planned, paths = _install(tmp_path, "tok-1", check=True)
     assert planned.changed and not (tmp_path / "lib").exists()
-    done, _ = _install(tmp_path, "tok-1")
+    done = _install(tmp_path, "tok-1")[0]
     assert done.values["changed_paths"] == planned.values["changed_paths"]
     app = tmp_path / "lib" / "fedmesh_fl" / "service" / "app.py"
     assert app.read_bytes() == (PACKAGE / "service" / "app.py").read_bytes()
     assert oct(os.stat(tmp_path / "etc" / "t").st_mode & 0o777) == "0o600"
-    again, _ = _install(tmp_path, "tok-1")
+    again = _install(tmp_path, "tok-1")[0]
     assert not again.changed and again.values["changed_paths"] == []
     # A new token: only the token file changes (not the package: no "package changed"), never shown.
-    rotated, _ = _install(tmp_path, "tok-2", check=True)
+    rotated = _install(tmp_path, "tok-2", check=True)[0]
     assert rotated.values["changed_paths"] == [str(tmp_path / "etc" / "t")]
     assert not set(rotated.values["changed_paths"]) & set(paths["package_paths"])
     shown = rotated.module_return(diff=True)
