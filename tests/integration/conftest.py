@@ -63,12 +63,37 @@ def play(tb: Testbed, playbook: str, **kwargs: object) -> PlaybookResult:
     return run_playbook(path, tb.inventory, **kwargs)  # type: ignore[arg-type]
 
 
-def converge_cycle(tb: Testbed, playbook: str, **kwargs: object) -> list[PlaybookResult]:
-    """check → run → check (no change) → run (no change); returns the four results, asserted."""
+def converge_cycle(tb: Testbed, playbook: str, after_each: Callable[[], object] | None = None,
+                   **kwargs: object) -> list[PlaybookResult]:
+    """check → run → check (no change) → run (no change); returns the four results, asserted.  ``after_each`` is
+    called after each of them (e.g. to read a module-call counter)."""
+    done = after_each or (lambda: None)
     first_check = play(tb, playbook, check=True, diff=True, **kwargs).assert_ok()
+    done()
     run = play(tb, playbook, diff=True, **kwargs).assert_ok()
+    done()
     second_check = play(tb, playbook, check=True, diff=True, **kwargs).assert_ok()
+    done()
     assert second_check.changed() == 0, f"check mode after converge reports changes:\n{second_check.output[-4000:]}"
     rerun = play(tb, playbook, **kwargs).assert_ok()
+    done()
     assert rerun.changed() == 0, f"second run changed something:\n{rerun.output[-4000:]}"
     return [first_check, run, second_check, rerun]
+
+
+CALL_COUNTER = "/run/fedmesh-it-module-calls"
+COUNTING_PYTHON = "/usr/local/bin/fedmesh-it-python3"
+COUNTING = {"ansible_python_interpreter": COUNTING_PYTHON}  # extra vars that make every module call count
+
+
+def install_call_counter(tb: Testbed) -> None:
+    """A python3 wrapper on every node that appends one line per module execution (loop items, delegated calls and
+    the modules an action plugin runs included), then runs the module exactly as Ansible would have."""
+    script = f'#!/bin/sh\necho >> {CALL_COUNTER}\nexec /usr/bin/python3 "$@"\n'
+    for n in tb.nodes:
+        tb.exec(n, f"printf '%s' '{script}' > {COUNTING_PYTHON} && chmod 0755 {COUNTING_PYTHON} && : > {CALL_COUNTER}")
+
+
+def module_calls(tb: Testbed) -> dict[str, int]:
+    """Module calls per node since the last call (runs with ``COUNTING``), then reset."""
+    return {n: int(tb.exec(n, f"wc -l < {CALL_COUNTER}; : > {CALL_COUNTER}").stdout.split()[0]) for n in tb.nodes}

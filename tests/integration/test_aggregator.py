@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import converge_cycle, play
+from conftest import COUNTING, converge_cycle, install_call_counter, module_calls, play
 from testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -30,11 +30,25 @@ def _sh(tb: Testbed, node: str, cmd: str) -> str:
     return tb.exec(node, cmd).stdout.strip()
 
 
+# Module calls per host of the FL roles (aggregator on node1, fl_client on node2; tests/integration/playbooks/
+# aggregator_fl.yml, listen 0.0.0.0 so no wireguard_info): fresh check, fresh run, check, no-change run, measured
+# 6/6, 10/9, 9/7, 9/7. Before the roles wrote through fedmesh.cluster.files: 72/71, 107/104, 17/14, 17/14 (the
+# package's find + copy made a stat per file in check mode and a round trip per file on a fresh host; each
+# copy/template task is a stat and a file call when nothing changes). docs/fl.md has the table.
+MAX_CALLS = [{"node1": 6, "node2": 6}, {"node1": 10, "node2": 9}, {"node1": 9, "node2": 7}, {"node1": 9, "node2": 7}]
+
+
 def test_fl_roles_converge_idempotently_and_train(tb: Testbed, shard: str) -> None:
     assert _sh(tb, "node1", "systemctl is-active fedmesh-aggregator || true") != "active"
-    first_check, run = converge_cycle(tb, "aggregator_fl.yml", extra_vars={"it_data_src": shard})[:2]
+    install_call_counter(tb)
+    calls: list[dict[str, int]] = []
+    first_check, run = converge_cycle(tb, "aggregator_fl.yml", after_each=lambda: calls.append(module_calls(tb)),
+                                      extra_vars={"it_data_src": shard, **COUNTING})[:2]
     assert first_check.changed("node1") >= 1 and first_check.changed("node2") >= 1
     assert run.changed("node1") >= 1 and run.changed("node2") >= 1
+    print("module calls per host (fresh check, fresh run, check, no-change run):", calls)
+    assert all(min(c.values()) > 0 for c in calls), calls  # the counter counts
+    assert all(c[n] <= most[n] for c, most in zip(calls, MAX_CALLS, strict=True) for n in most), calls
 
     assert _sh(tb, "node1", "systemctl is-active fedmesh-aggregator") == "active"
     assert _sh(tb, "node1", f"stat -c '%a %U %G' {CONFIG}") == "640 root fedmesh-agg"
@@ -116,6 +130,27 @@ def test_config_change_restarts_the_service(tb: Testbed, shard: str) -> None:
     assert _sh(tb, "node1", "systemctl show -p MainPID --value fedmesh-aggregator") != pid
     # The models survived the restart (the state dir is untouched).
     assert json.loads(_sh(tb, "node1", cli))["model_version"] == version
+
+
+def test_only_what_a_service_reads_restarts_it(tb: Testbed, shard: str) -> None:
+    """One files call per role writes more than the service reads: a change of the aggregator's URL record alone
+    restarts nothing; a new client token (written in the package call, never shown) restarts the client."""
+    play(tb, "aggregator.yml").assert_ok()  # the defaults again (an earlier test changed the quorum)
+    agg_pid = _sh(tb, "node1", "systemctl show -p MainPID --value fedmesh-aggregator")
+    res = play(tb, "aggregator.yml", diff=True, extra_vars={"fedmesh_aggregator_advertise_host": "agg.example"})
+    assert res.assert_ok().changed("node1") == 1, res.output[-3000:]  # the files call, no restart
+    assert _sh(tb, "node1", "cat /etc/fedmesh/aggregator.url") == "http://agg.example:8470"
+    assert _sh(tb, "node1", "systemctl show -p MainPID --value fedmesh-aggregator") == agg_pid
+    assert play(tb, "aggregator.yml").assert_ok().changed("node1") == 1  # the URL back, still no restart
+    assert _sh(tb, "node1", "systemctl show -p MainPID --value fedmesh-aggregator") == agg_pid
+    try:
+        rotated = play(tb, "aggregator_fl.yml", limit="fl_clients", diff=True,
+                       extra_vars={"it_data_src": shard, "fedmesh_fl_client_token": "it-token-rotated"}).assert_ok()
+        assert rotated.changed("node2") == 2, rotated.output[-3000:]  # the package call and the restart
+        assert "it-token-rotated" not in rotated.output
+        assert _sh(tb, "node2", "cat /etc/fedmesh/fl-client.token") == "it-token-rotated"
+    finally:
+        play(tb, "aggregator_fl.yml", limit="fl_clients", extra_vars={"it_data_src": shard}).assert_ok()
 
 
 @pytest.mark.parametrize(("extra", "names"), [
