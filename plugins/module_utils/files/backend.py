@@ -24,6 +24,7 @@ from .spec import UNKNOWN_ID, Entry, entries
 
 DIFF_MAX_BYTES = 64 * 1024
 HIDDEN = "(secret content, not shown)\n"
+HIDDEN_CHANGED = "(secret content, not shown: it changes)\n"
 
 
 def read_path(entry: Entry) -> Optional[Dict[str, Any]]:
@@ -89,10 +90,13 @@ class Change:
         e = self.entry
         header = f"{e.path}{' (directory)' if e.is_dir else ''}"
         before = _describe(self.current, e, self.current["data"] if self.current and not e.is_dir else None)
+        # A path this run creates without an owner given belongs to the user the module runs as.
         after_meta = {"mode": e.mode if e.mode is not None else (self.current or {}).get("mode", e.new_mode),
-                      "uid": e.uid if e.uid is not None else (self.current or {}).get("uid"),
-                      "gid": e.gid if e.gid is not None else (self.current or {}).get("gid")}
+                      "uid": e.uid if e.uid is not None else (self.current or {}).get("uid", os.geteuid()),
+                      "gid": e.gid if e.gid is not None else (self.current or {}).get("gid", os.getegid())}
         after = _describe(after_meta, e, self.data)
+        if e.secret and self.write and self.current is not None:
+            after = after[:-len(HIDDEN)] + HIDDEN_CHANGED  # the diff would otherwise show no change at all
         return {"before_header": header, "after_header": header, "before": before, "after": after}
 
 

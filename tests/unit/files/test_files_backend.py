@@ -10,7 +10,7 @@ import stat
 import pytest
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.errors import FedmeshError
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import execute
-from ansible_collections.fedmesh.cluster.plugins.module_utils.files.backend import HIDDEN, FilesBackend
+from ansible_collections.fedmesh.cluster.plugins.module_utils.files.backend import HIDDEN, HIDDEN_CHANGED, FilesBackend
 
 ROOT = os.geteuid() == 0
 
@@ -60,7 +60,7 @@ def test_a_changed_file_is_rewritten_and_shown_the_secret_never(tmp_path) -> Non
     out = planned.module_return(diff=True)
     conf, secret = out["diff"]
     assert "fsid = 1" in conf["before"] and "fsid = 2" in conf["after"]
-    assert secret["before"].endswith(HIDDEN) and secret["after"].endswith(HIDDEN)
+    assert secret["before"].endswith(HIDDEN) and secret["after"].endswith(HIDDEN_CHANGED)
     assert "AQ" not in repr(out)
     assert (tmp_path / "ceph.conf").read_text() == "[global]\nfsid = 1\n"  # check mode wrote nothing
     run(want)
@@ -131,6 +131,11 @@ def test_a_file_where_a_directory_goes_is_refused(tmp_path) -> None:
     with pytest.raises(FedmeshError) as err:
         run({"directories": [{"path": str(tmp_path / "plain")}]})
     assert err.value.field == "directories[0].path" and "not a directory" in err.value.message
+
+
+def test_a_created_path_shows_its_real_owner_in_the_diff(tmp_path) -> None:
+    out = run({"directories": [{"path": str(tmp_path / "new")}]}, check=True).module_return(diff=True)
+    assert out["diff"][0]["after"] == f"# mode 0755, owner {os.geteuid()}, group {os.getegid()}\n"
 
 
 def test_missing_parents_of_a_directory_are_made_like_mkdir_p(tmp_path) -> None:
