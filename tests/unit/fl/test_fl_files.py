@@ -13,7 +13,7 @@ from ansible_collections.fedmesh.cluster.plugins.filter.fl_aggregator_files impo
 from ansible_collections.fedmesh.cluster.plugins.filter.fl_client_files import fl_client_files
 from ansible_collections.fedmesh.cluster.plugins.filter.fl_package_files import fl_package_files
 from ansible_collections.fedmesh.cluster.plugins.module_utils.common.module import execute
-from ansible_collections.fedmesh.cluster.plugins.module_utils.files.backend import HIDDEN, FilesBackend
+from ansible_collections.fedmesh.cluster.plugins.module_utils.files.backend import HIDDEN_CHANGED, FilesBackend
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.fl_files import FlFilesError, merge
 from ansible_collections.fedmesh.cluster.plugins.plugin_utils.tree import tree_files
 
@@ -144,7 +144,7 @@ def test_the_real_package_installs_in_one_call_then_nothing_changes(tmp_path: Pa
     assert rotated.values["changed_paths"] == [str(tmp_path / "etc" / "t")]
     assert not set(rotated.values["changed_paths"]) & set(paths["package_paths"])
     shown = rotated.module_return(diff=True)
-    assert "tok-2" not in str(shown) and shown["diff"][0]["after"].endswith(HIDDEN)
+    assert "tok-2" not in str(shown) and shown["diff"][0]["after"].endswith(HIDDEN_CHANGED)
 
 
 def test_a_changed_package_file_is_a_package_change_shown_by_size_only(tmp_path: Path) -> None:
