@@ -37,7 +37,12 @@ ROLE_VARS = {
     "fedmesh_ceph_pools": [{"name": "models", "size": 3, "min_size": 2, "application": "rbd"}],
     "fedmesh_ceph_config": [{"who": "mon", "option": "auth_allow_insecure_global_id_reclaim", "value": "false"},
                             {"who": "mon", "option": "mon_data_avail_warn", "value": "5"},
-                            {"who": "osd", "option": "osd_memory_target", "value": 939524096}],
+                            {"who": "osd", "option": "osd_memory_target", "value": 939524096},
+                            # Test-only: a frozen node's OSD is reported down after ~10 s instead of ~20-26 s
+                            # (defaults: grace 20 s, a heartbeat every 6 s); the mons judge the reports with the
+                            # same grace, hence global.  Still 5 missed heartbeats before a peer reports it.
+                            {"who": "global", "option": "osd_heartbeat_grace", "value": 10},
+                            {"who": "global", "option": "osd_heartbeat_interval", "value": 2}],
 }
 AGG_CAPS = {"mon": "allow r", "mds": "allow rw fsname=fedmesh", "osd": "allow rw tag cephfs data=fedmesh"}
 KEY = re.compile(r"AQ[A-Za-z0-9+/]{36}==")
@@ -132,6 +137,8 @@ def test_config_value_compared_as_ceph_normalises(tb: Testbed, tmp_path: Path) -
     assert dump["osd"]["osd_recovery_sleep"] == "0.250000"
     rerun, _out = ch.module(tb, tmp_path, "ceph_config", dict(args, value="0.2500"))
     assert not rerun["changed"]
+    # Back to the default: a 0.25 s sleep between recovery ops would slow the node-down test's healing.
+    tb.exec("node1", "ceph config rm osd osd_recovery_sleep")
 
 
 @pytest.mark.hostile("ceph", "`ceph_pool` `size: 9` on a 3-OSD cluster (real Ceph accepts it)",
@@ -212,9 +219,11 @@ def test_aggregator_state_on_cephfs_survives_kill_9(tb: Testbed) -> None:
 # ---------------------------------------------------------------- destructive, last
 def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path) -> None:
     # The node is frozen (every process paused, the node silent on the network); a stop and start is the last test.
+    started = time.monotonic()
     podman("pause", tb.nodes["node3"].container)
     try:
         facts = ch.wait_for(tb, tmp_path, lambda f: f["osds"]["up"] == 2 and f["health"]["status"] != "HEALTH_OK")
+        print(f"node3 frozen: its OSD down and the cluster degraded after {time.monotonic() - started:.0f}s")
         assert "node3" in facts["mons"]["out_of_quorum"] and not facts["healthy"]
         assert {"OSD_DOWN", "MON_DOWN"} & set(facts["health"]["checks"])
         # min_size 2: I/O continues on the two nodes left, through CephFS and on the pool
@@ -223,7 +232,9 @@ def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path)
         tb.exec("node1", "rados -p models put obj1 /etc/hostname && rados -p models stat obj1")
     finally:
         podman("unpause", tb.nodes["node3"].container)
+    started = time.monotonic()
     facts = ch.wait_for(tb, tmp_path, lambda f: f["healthy"] and f["osds"]["up"] == 3, timeout=300)
+    print(f"node3 thawed: HEALTH_OK with every PG active+clean again after {time.monotonic() - started:.0f}s")
     assert sorted(facts["mons"]["quorum"]) == NODES
     assert tb.exec("node3", f"cat {ch.MOUNT}/while-degraded.txt").stdout == "degraded-write\n"
 
