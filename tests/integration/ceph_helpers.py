@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ansible_collections.fedmesh.cluster.plugins.module_utils.ceph import parse
-from conftest import play  # noqa: F401  (test_ceph runs its playbooks as ch.play)
 from testbed import Testbed, fl
 from testbed.ansible import ansible_env
 from testbed.engine import REPO

@@ -21,6 +21,7 @@ from pathlib import Path
 import ceph_helpers as ch
 import pytest
 from ansible_collections.fedmesh.cluster.plugins.module_utils.ceph import parse
+from conftest import play
 from testbed import Testbed
 from testbed.engine import podman
 
@@ -55,7 +56,7 @@ def tb(testbed_factory) -> Testbed:
     tb = testbed_factory("ceph", nodes=3, group_vars=ROLE_VARS,
                          groups={"mesh": [*NODES, "node4"], "ceph": [*NODES, "node4"], "aggregator": ["node1"]})
     started = time.monotonic()
-    ch.play(tb, "ceph_mesh.yml").assert_ok()
+    play(tb, "ceph_mesh.yml").assert_ok()
     print(f"mesh + ceph + aggregator: bootstrap to HEALTH_OK + active+clean + CephFS mounted in "
           f"{time.monotonic() - started:.0f}s")
     # Test-only, the least Ceph accepts (default 60 s): the MDS holds the degraded write that needs caps the
@@ -183,7 +184,7 @@ def test_osd_on_a_path_with_a_filesystem_is_refused(tb: Testbed, tmp_path: Path)
                      "error on that host naming `fedmesh_ceph_mounts[].path` and the glusterfs role, nothing changed")
 def test_a_mount_point_another_storage_role_has_is_refused(tb: Testbed) -> None:
     before = tb.exec("node2", f"findmnt -n -o FSTYPE {ch.MOUNT}; sha256sum /etc/ceph/ceph.conf").stdout
-    res = ch.play(tb, "ceph_storage_clash.yml")
+    res = play(tb, "ceph_storage_clash.yml")
     assert res.rc != 0 and res.failed_hosts() == ["node2"] and res.changed() == 0, res.output[-3000:]
     assert (f"fedmesh_ceph_mounts[].path: {ch.MOUNT} is already the mount point of the glusterfs role on this host"
             in res.output), res.output[-3000:]
@@ -247,11 +248,11 @@ def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path)
 def test_an_added_node_gets_its_osd_and_no_mon_beyond_the_count(tb: Testbed, tmp_path: Path) -> None:
     started = time.monotonic()
     assert tb.add_node() == "node4"
-    ch.play(tb, "ceph_mesh_only.yml").assert_ok()  # node4 joins the mesh
+    play(tb, "ceph_mesh_only.yml").assert_ok()  # node4 joins the mesh
     print(f"node4 started and on the mesh in {time.monotonic() - started:.0f}s")
     # The ceph role in a run of its own: the mesh role's facts are missing, the role reads wg0 from each node;
     # Ceph comes to node4 on its mesh address and nothing changes on the nodes that had it.
-    added = ch.play(tb, "ceph_role.yml").assert_ok()
+    added = play(tb, "ceph_role.yml").assert_ok()
     assert "Read the mesh interface (the mesh role did not run in this run)" in added.output
     assert {n: added.changed(n) for n in NODES} == dict.fromkeys(NODES, 0), added.output[-6000:]
     print(f"... and its Ceph OSD and CephFS mount in {time.monotonic() - started:.0f}s")
@@ -266,7 +267,7 @@ def test_an_added_node_gets_its_osd_and_no_mon_beyond_the_count(tb: Testbed, tmp
     # mesh + ceph + aggregator re-run, -vvv (the run that has to happen anyway): it changes nothing and no
     # cephx key appears anywhere in its output.
     started = time.monotonic()
-    rerun = ch.play(tb, "ceph_mesh.yml", verbosity=3).assert_ok()
+    rerun = play(tb, "ceph_mesh.yml", verbosity=3).assert_ok()
     print(f"mesh + ceph + aggregator -vvv no-change run on 4 nodes in {time.monotonic() - started:.0f}s")
     assert rerun.changed() == 0, f"re-run after adding node4 changed something:\n{rerun.output[-4000:]}"
     keys = {e["key"] for e in ch.ceph(tb, "auth ls")["auth_dump"]}
