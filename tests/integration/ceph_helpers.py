@@ -4,18 +4,23 @@ aggregator whose state lives on CephFS.  State is read with ``ceph ... --format 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from ansible_collections.fedmesh.cluster.plugins.module_utils.ceph import parse
-from conftest import play
 from testbed import Testbed, fl
+from testbed.ansible import ansible_env
+from testbed.engine import REPO
 
 MOUNT = "/mnt/cephfs/fedmesh"  # the role's default mount point (GlusterFS keeps /mnt/fedmesh and /mnt/glusterfs)
 STATE = f"{MOUNT}/aggregator"  # the aggregator's default: <fedmesh_storage_path>/aggregator
 CLI = "PYTHONPATH=/opt/fedmesh/lib python3 -m fedmesh_fl.client"
-POLL_S = 1.0  # ceph_info is one play (~3 s here): polling faster only adds load
+POLL_S = 1.0  # between two polls (a `ceph status` is ~0.5 s here): polling faster only adds load
+CLI_TIMEOUT_S = 8  # `ceph --connect-timeout` of the waits' CLI reads (the command itself is cut at 10 s)
+CALLBACKS = Path(__file__).parent / "callback_plugins"
+MARK = "FEDMESH-RESULT "  # the line prefix of callback_plugins/result_json.py
 
 
 def ceph(tb: Testbed, args: str, node: str = "node1"):
@@ -24,28 +29,59 @@ def ceph(tb: Testbed, args: str, node: str = "node1"):
 
 def module(tb: Testbed, tmp_path: Path, name: str, args: dict, check: bool = False, diff: bool = True,
            verbosity: int = 0, ok: bool = True) -> tuple[dict, str]:
-    """One fedmesh.cluster.ceph_* call on node1 (playbooks/ceph_module.yml): its result and the play's output."""
-    out = tmp_path / f"{name}-{time.monotonic_ns()}.json"
-    result = play(tb, "ceph_module.yml", check=check, diff=diff, verbosity=verbosity,
-                  extra_vars={"cm_module": name, "cm_args": args, "cm_out": str(out)})
+    """One fedmesh.cluster.ceph_* call on node1: its result and the run's output (also saved in ``tmp_path``).
+
+    An ad-hoc ``ansible node1 -m fedmesh.cluster.NAME -a JSON`` (collections from collection/ only, as playbooks
+    load them), its result printed as one JSON line by callback_plugins/result_json.py: no playbook, no copy of the
+    result to the controller (that copy alone cost 0.8-2 s a call)."""
+    # `-a '{}'` would be read as a raw parameter: no arguments is an empty -a.
+    cmd = ["ansible", "-i", str(tb.inventory), "node1", "-m", f"fedmesh.cluster.{name}",
+           "-a", json.dumps(args) if args else ""]
+    cmd += ["--check"] * check + ["--diff"] * diff + ["-" + "v" * verbosity] * bool(verbosity)
+    env = ansible_env({"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_STDOUT_CALLBACK": "result_json",
+                       "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"})
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    output = proc.stdout + proc.stderr
+    (tmp_path / f"{name}-{time.monotonic_ns()}.log").write_text(output)
+    results = [json.loads(line[len(MARK):]) for line in proc.stdout.splitlines() if line.startswith(MARK)]
     if ok:
-        result.assert_ok()
-        return json.loads(out.read_text()), result.output
-    assert result.rc != 0, result.output[-3000:]
-    return {}, result.output
+        assert proc.returncode == 0 and [r["status"] for r in results] in (["ok"], ["changed"]), output[-3000:]
+        return results[0]["result"], output
+    assert proc.returncode != 0 and [r["status"] for r in results] == ["failed"], output[-3000:]
+    return {}, output
 
 
 def info(tb: Testbed, tmp_path: Path) -> dict:
     return module(tb, tmp_path, "ceph_info", {}, diff=False, ok=True)[0]
 
 
+def status(tb: Testbed, node: str = "node1") -> dict:
+    """``ceph status`` (one CLI call, ~0.5 s; a ceph_info run is ~3 s) shaped like ceph_info's answer for the keys
+    a wait may test: available, healthy, health{status, checks}, osds{total, up, in}, pgs, mons{quorum}.
+    A call that picks a paused or stopped mon can hang ~30 s: it is cut off after 10 s ({"available": False})
+    and the next poll hunts again."""
+    res = tb.exec(node, f"timeout 10 ceph --connect-timeout {CLI_TIMEOUT_S} status --format json", check=False)
+    if res.returncode != 0:
+        return {"available": False, "reason": (res.stderr or res.stdout)[-300:]}
+    raw = parse.loads(res.stdout)
+    health, pgs = parse.parse_health(raw["health"]), parse.parse_pg_stat(raw.get("pgmap", {}))
+    return {"available": True, "healthy": health["status"] == "HEALTH_OK" and pgs["all_active_clean"],
+            "health": health, "osds": parse.parse_status(raw)["osds"], "pgs": pgs,
+            "mons": {"quorum": list(raw.get("quorum_names", []))}}
+
+
 def wait_for(tb: Testbed, tmp_path: Path, predicate: Callable[[dict], bool], timeout: float = 240) -> dict:
-    """Poll ceph_info until ``predicate`` holds."""
+    """Poll the cluster with ``ceph status`` until ``predicate`` holds, then ask ceph_info: its answer, on which
+    ``predicate`` holds too, is returned (the tests assert on ceph_info's own answer).  ``predicate`` may only
+    read the keys status() has."""
     deadline = time.monotonic() + timeout
+    facts: dict = {}
     while True:
-        facts = info(tb, tmp_path)
+        facts = status(tb)
         if facts.get("available") and predicate(facts):
-            return facts
+            facts = info(tb, tmp_path)
+            if facts.get("available") and predicate(facts):
+                return facts
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached in {timeout}s: {json.dumps(facts)[:3000]}")
         time.sleep(POLL_S)
@@ -64,7 +100,8 @@ def wait_quorum(tb: Testbed, want: list[str], node: str = "node1", timeout: floa
     deadline = time.monotonic() + timeout
     status: dict = {}
     while time.monotonic() < deadline:
-        res = tb.exec(node, "timeout 20 ceph quorum_status --format json", check=False)
+        res = tb.exec(node, f"timeout 10 ceph --connect-timeout {CLI_TIMEOUT_S} quorum_status --format json",
+                      check=False)
         if res.returncode == 0:
             status = parse.loads(res.stdout)
             if sorted(status.get("quorum_names", [])) == sorted(want):
@@ -73,19 +110,16 @@ def wait_quorum(tb: Testbed, want: list[str], node: str = "node1", timeout: floa
     raise AssertionError(f"quorum {want} not reached in {timeout}s: {status}")
 
 
-def wait_healthy(tb: Testbed, timeout: float = 300) -> str:
-    """HEALTH_OK with every PG active+clean (HEALTH_OK alone comes first), read with the plain CLI."""
+def wait_healthy(tb: Testbed, timeout: float = 300) -> dict:
+    """HEALTH_OK with every PG active+clean (HEALTH_OK alone comes first), read with the plain CLI (status())."""
     deadline = time.monotonic() + timeout
-    out = ""
+    facts: dict = {}
     while time.monotonic() < deadline:
-        res = tb.exec("node1", "timeout 20 ceph health; timeout 20 ceph pg stat", check=False)
-        out = res.stdout
-        lines = out.splitlines()
-        if res.returncode == 0 and lines and lines[0].startswith("HEALTH_OK") and "active+clean" in out \
-                and not any(s in out for s in ("peering", "degraded", "undersized", "stale", "unknown")):
-            return out
+        facts = status(tb)
+        if facts.get("available") and facts["healthy"]:
+            return facts
         time.sleep(POLL_S)
-    raise AssertionError(f"not HEALTH_OK with every PG active+clean in {timeout}s: {out}")
+    raise AssertionError(f"not HEALTH_OK with every PG active+clean in {timeout}s: {json.dumps(facts)[:3000]}")
 
 
 # ---------------------------------------------------------------- the aggregator (state on CephFS)

@@ -21,6 +21,7 @@ from pathlib import Path
 import ceph_helpers as ch
 import pytest
 from ansible_collections.fedmesh.cluster.plugins.module_utils.ceph import parse
+from conftest import play
 from testbed import Testbed
 from testbed.engine import podman
 
@@ -37,7 +38,12 @@ ROLE_VARS = {
     "fedmesh_ceph_pools": [{"name": "models", "size": 3, "min_size": 2, "application": "rbd"}],
     "fedmesh_ceph_config": [{"who": "mon", "option": "auth_allow_insecure_global_id_reclaim", "value": "false"},
                             {"who": "mon", "option": "mon_data_avail_warn", "value": "5"},
-                            {"who": "osd", "option": "osd_memory_target", "value": 939524096}],
+                            {"who": "osd", "option": "osd_memory_target", "value": 939524096},
+                            # Test-only: a frozen node's OSD is reported down after ~10 s instead of ~20-26 s
+                            # (defaults: grace 20 s, a heartbeat every 6 s); the mons judge the reports with the
+                            # same grace, hence global.  Still 5 missed heartbeats before a peer reports it.
+                            {"who": "global", "option": "osd_heartbeat_grace", "value": 10},
+                            {"who": "global", "option": "osd_heartbeat_interval", "value": 2}],
 }
 AGG_CAPS = {"mon": "allow r", "mds": "allow rw fsname=fedmesh", "osd": "allow rw tag cephfs data=fedmesh"}
 KEY = re.compile(r"AQ[A-Za-z0-9+/]{36}==")
@@ -50,9 +56,13 @@ def tb(testbed_factory) -> Testbed:
     tb = testbed_factory("ceph", nodes=3, group_vars=ROLE_VARS,
                          groups={"mesh": [*NODES, "node4"], "ceph": [*NODES, "node4"], "aggregator": ["node1"]})
     started = time.monotonic()
-    ch.play(tb, "ceph_mesh.yml").assert_ok()
+    play(tb, "ceph_mesh.yml").assert_ok()
     print(f"mesh + ceph + aggregator: bootstrap to HEALTH_OK + active+clean + CephFS mounted in "
           f"{time.monotonic() - started:.0f}s")
+    # Test-only, the least Ceph accepts (default 60 s): the MDS holds the degraded write that needs caps the
+    # frozen node's client has until that client's session is stale (measured by hand on a frozen node3 whose
+    # client held caps on the file: the write waited 43 s with 60, 11-14 s with 30).
+    tb.exec("node1", "ceph fs set fedmesh session_timeout 30")
     return tb
 
 
@@ -132,6 +142,8 @@ def test_config_value_compared_as_ceph_normalises(tb: Testbed, tmp_path: Path) -
     assert dump["osd"]["osd_recovery_sleep"] == "0.250000"
     rerun, _out = ch.module(tb, tmp_path, "ceph_config", dict(args, value="0.2500"))
     assert not rerun["changed"]
+    # Back to the default: a 0.25 s sleep between recovery ops would slow the node-down test's healing.
+    tb.exec("node1", "ceph config rm osd osd_recovery_sleep")
 
 
 @pytest.mark.hostile("ceph", "`ceph_pool` `size: 9` on a 3-OSD cluster (real Ceph accepts it)",
@@ -172,7 +184,7 @@ def test_osd_on_a_path_with_a_filesystem_is_refused(tb: Testbed, tmp_path: Path)
                      "error on that host naming `fedmesh_ceph_mounts[].path` and the glusterfs role, nothing changed")
 def test_a_mount_point_another_storage_role_has_is_refused(tb: Testbed) -> None:
     before = tb.exec("node2", f"findmnt -n -o FSTYPE {ch.MOUNT}; sha256sum /etc/ceph/ceph.conf").stdout
-    res = ch.play(tb, "ceph_storage_clash.yml")
+    res = play(tb, "ceph_storage_clash.yml")
     assert res.rc != 0 and res.failed_hosts() == ["node2"] and res.changed() == 0, res.output[-3000:]
     assert (f"fedmesh_ceph_mounts[].path: {ch.MOUNT} is already the mount point of the glusterfs role on this host"
             in res.output), res.output[-3000:]
@@ -212,18 +224,23 @@ def test_aggregator_state_on_cephfs_survives_kill_9(tb: Testbed) -> None:
 # ---------------------------------------------------------------- destructive, last
 def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path) -> None:
     # The node is frozen (every process paused, the node silent on the network); a stop and start is the last test.
+    started = time.monotonic()
     podman("pause", tb.nodes["node3"].container)
     try:
         facts = ch.wait_for(tb, tmp_path, lambda f: f["osds"]["up"] == 2 and f["health"]["status"] != "HEALTH_OK")
+        print(f"node3 frozen: its OSD down and the cluster degraded after {time.monotonic() - started:.0f}s")
         assert "node3" in facts["mons"]["out_of_quorum"] and not facts["healthy"]
         assert {"OSD_DOWN", "MON_DOWN"} & set(facts["health"]["checks"])
         # min_size 2: I/O continues on the two nodes left, through CephFS and on the pool
         tb.exec("node1", f"echo degraded-write > {ch.MOUNT}/while-degraded.txt && sync")
         assert tb.exec("node2", f"cat {ch.MOUNT}/while-degraded.txt").stdout == "degraded-write\n"
         tb.exec("node1", "rados -p models put obj1 /etc/hostname && rados -p models stat obj1")
+        print(f"... and written to through CephFS and rados after {time.monotonic() - started:.0f}s")
     finally:
         podman("unpause", tb.nodes["node3"].container)
+    started = time.monotonic()
     facts = ch.wait_for(tb, tmp_path, lambda f: f["healthy"] and f["osds"]["up"] == 3, timeout=300)
+    print(f"node3 thawed: HEALTH_OK with every PG active+clean again after {time.monotonic() - started:.0f}s")
     assert sorted(facts["mons"]["quorum"]) == NODES
     assert tb.exec("node3", f"cat {ch.MOUNT}/while-degraded.txt").stdout == "degraded-write\n"
 
@@ -231,11 +248,11 @@ def test_node_down_degrades_io_continues_then_heals(tb: Testbed, tmp_path: Path)
 def test_an_added_node_gets_its_osd_and_no_mon_beyond_the_count(tb: Testbed, tmp_path: Path) -> None:
     started = time.monotonic()
     assert tb.add_node() == "node4"
-    ch.play(tb, "ceph_mesh_only.yml").assert_ok()  # node4 joins the mesh
+    play(tb, "ceph_mesh_only.yml").assert_ok()  # node4 joins the mesh
     print(f"node4 started and on the mesh in {time.monotonic() - started:.0f}s")
     # The ceph role in a run of its own: the mesh role's facts are missing, the role reads wg0 from each node;
     # Ceph comes to node4 on its mesh address and nothing changes on the nodes that had it.
-    added = ch.play(tb, "ceph_role.yml").assert_ok()
+    added = play(tb, "ceph_role.yml").assert_ok()
     assert "Read the mesh interface (the mesh role did not run in this run)" in added.output
     assert {n: added.changed(n) for n in NODES} == dict.fromkeys(NODES, 0), added.output[-6000:]
     print(f"... and its Ceph OSD and CephFS mount in {time.monotonic() - started:.0f}s")
@@ -250,7 +267,7 @@ def test_an_added_node_gets_its_osd_and_no_mon_beyond_the_count(tb: Testbed, tmp
     # mesh + ceph + aggregator re-run, -vvv (the run that has to happen anyway): it changes nothing and no
     # cephx key appears anywhere in its output.
     started = time.monotonic()
-    rerun = ch.play(tb, "ceph_mesh.yml", verbosity=3).assert_ok()
+    rerun = play(tb, "ceph_mesh.yml", verbosity=3).assert_ok()
     print(f"mesh + ceph + aggregator -vvv no-change run on 4 nodes in {time.monotonic() - started:.0f}s")
     assert rerun.changed() == 0, f"re-run after adding node4 changed something:\n{rerun.output[-4000:]}"
     keys = {e["key"] for e in ch.ceph(tb, "auth ls")["auth_dump"]}
