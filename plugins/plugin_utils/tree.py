@@ -15,13 +15,9 @@ def tree_checksums(root: str, patterns: list[str], exclude_dirs: list[str]) -> d
     if not os.path.isdir(root):
         raise ValueError(f"tree_checksums: {root} is not a directory on the controller")
     out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in exclude_dirs)
-        for name in sorted(filenames):
-            if any(fnmatch.fnmatch(name, p) for p in patterns):
-                path = os.path.join(dirpath, name)
-                with open(path, "rb") as fh:
-                    out[os.path.relpath(path, root)] = hashlib.sha1(fh.read()).hexdigest()  # noqa: S324 - as find's
+    for rel in _walk(root, patterns, exclude_dirs)[1]:
+        with open(os.path.join(root, rel), "rb") as fh:
+            out[rel] = hashlib.sha1(fh.read()).hexdigest()  # noqa: S324 - as find's
     return out
 
 

@@ -69,16 +69,9 @@ class Ceph:
         return out
 
     # ---------------------------------------------------------------- reads
-    def reachable(self) -> Optional[str]:
-        """None when the cluster answers, else why not (no ceph, no config, no quorum within the timeout)."""
-        try:
-            self.fsid()
-        except CephError as exc:
-            return exc.reason
-        return None
-
     def fsid(self) -> str:
-        """The cluster's fsid: the cheapest call that proves the cluster answers."""
+        """The cluster's fsid: the cheapest call that proves the cluster answers (``CephError.reason`` says why
+        not: no ceph, no config, no quorum within the timeout)."""
         return self.call(["fsid"])[1].strip()
 
     def osd_dump(self) -> dict:

@@ -116,6 +116,14 @@ def _describe(meta: Optional[Dict[str, Any]], entry: Entry, data: Optional[bytes
         return line + f"({len(data)} bytes of binary data, not shown)\n"
 
 
+class FilesPlan(Plan):
+    """A plan plus the paths to change, in order."""
+
+    def __init__(self, todo: List[Change], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.todo = todo
+
+
 class FilesBackend:
     def __init__(self, params: Dict[str, Any], check_mode: bool = False) -> None:
         self.params = dict(params)
@@ -124,22 +132,21 @@ class FilesBackend:
     def read(self) -> List[Change]:
         return [Change(entry, read_path(entry)) for entry in entries(self.params, self.check_mode)]
 
-    def plan(self, changes: List[Change]) -> Plan:
+    def plan(self, changes: List[Change]) -> FilesPlan:
         todo = [c for c in changes if c.needed]
         unknown = sorted({str(name) for c in todo
                           for name, id_ in ((c.entry.owner, c.entry.uid), (c.entry.group, c.entry.gid))
                           if id_ == UNKNOWN_ID})
-        plan = Plan(commands=[cmd for c in todo for cmd in c.commands()],
-                    values={"changed_paths": [c.entry.path for c in todo]},
-                    warnings=[f"user or group {', '.join(unknown)} does not exist yet: a run outside check mode fails "
-                              "unless something before this task creates it"] if unknown else [])
+        warnings = [f"user or group {', '.join(unknown)} does not exist yet: a run outside check mode fails "
+                    "unless something before this task creates it"] if unknown else []
+        plan = FilesPlan(todo, commands=[cmd for c in todo for cmd in c.commands()],
+                         values={"changed_paths": [c.entry.path for c in todo]}, warnings=warnings)
         plan.diffs = [c.diff() for c in todo]
-        plan.todo = todo  # type: ignore[attr-defined]
         return plan
 
-    def apply(self, plan: Plan) -> Result:
+    def apply(self, plan: FilesPlan) -> Result:
         done: List[str] = []
-        for change in plan.todo:  # type: ignore[attr-defined]
+        for change in plan.todo:
             try:
                 apply_change(change)
             except OSError as exc:
